@@ -1,0 +1,1 @@
+"""Audio engine: voice, bell, mixing, encoding, captions and onset detection."""

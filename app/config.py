@@ -1,0 +1,97 @@
+"""Settings from the environment: one object, read once."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_VERSION = "0.1.0"
+
+
+class Settings(BaseSettings):
+    """Every knob of the app. Well-known variables (DATABASE_URL, DATA_DIR, ...) have no prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        default=None, description="Default: a SQLite file in the data directory."
+    )
+    redis_url: str | None = None
+    # Keys this app writes to Redis start with this, so apps can share one Redis.
+    redis_key_prefix: str = "crg:"
+    # Embedded SQLite deployments migrate on start; PostgreSQL deployments run
+    # `alembic upgrade head` explicitly, unless they opt in here.
+    migrate_on_start: bool | None = None
+    # Set to false to run without the neural voice (bells and captions only).
+    voice_enabled: bool = True
+    # A deploy's build tag: part of the shown version and of the service worker's bytes.
+    app_build: str = ""
+    # Synthesised speech is cached per spoken line; instances may share this directory.
+    speech_cache_dir_override: Path | None = Field(default=None, alias="SPEECH_CACHE_DIR")
+
+    # Accounts and sync. COOKIE_SECURE=false relaxes the `__Host-` cookie to a plain one for
+    # http://127.0.0.1 development; the default is secure outside development and test.
+    cookie_secure: bool | None = None
+    session_days: int = Field(default=90, ge=1, le=400)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    # Failed sign-ins per window: from `login_slowdown_after` on, answers are delayed;
+    # past the per-account or per-address maximum, 429 with Retry-After until the window ends.
+    login_window_s: int = Field(default=900, ge=1)
+    login_slowdown_after: int = Field(default=3, ge=1)
+    login_slowdown_step_s: float = Field(default=0.5, ge=0)
+    login_max_failures_account: int = Field(default=10, ge=1)
+    login_max_failures_address: int = Field(default=50, ge=1)
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    sync_max_mutations: int = Field(default=500, ge=1)
+    sync_pull_limit: int = Field(default=1000, ge=1)
+    tombstone_keep_days: int = Field(default=180, ge=180)
+
+    @model_validator(mode="after")
+    def _production_cookies_are_secure(self) -> "Settings":
+        if self.environment == "production" and self.cookie_secure is False:
+            raise ValueError("COOKIE_SECURE=false is refused in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'rest.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return self.is_sqlite
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment == "production"
+
+    @property
+    def session_cookie_name(self) -> str:
+        # __Host- binds the cookie to this exact origin; browsers refuse it without Secure.
+        return "__Host-crg_session" if self.secure_cookies else "crg_session"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def speech_cache_dir(self) -> Path:
+        return self.speech_cache_dir_override or self.data_dir / "speech"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

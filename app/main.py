@@ -1,0 +1,87 @@
+"""The app factory: settings in, a ready FastAPI app out."""
+
+import logging
+import mimetypes
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.audio.store import MediaStore
+from app.audio.tts import load_voice
+from app.auth.csrf import CsrfMiddleware
+from app.auth.passwords import PasswordHashing
+from app.auth.rate_limit import make_throttle
+from app.auth.router import router as auth_router
+from app.config import APP_VERSION, Settings, get_settings
+from app.db import make_engine
+from app.errors import install_error_handlers
+from app.health.router import router as health_router
+from app.history.router import router as history_router
+from app.media.router import router as media_router
+from app.migrate import upgrade_to_head
+from app.pwa.router import mount_pwa
+from app.routines.router import router as routines_router
+from app.routines.service import SessionScripts
+from app.security import add_security_headers
+from app.sync.body_limit import BodyLimitMiddleware
+from app.sync.router import router as sync_router
+
+log = logging.getLogger(__name__)
+
+# Slim images lack these, and StaticFiles would send text/plain.
+for mime, ext in (("audio/mp4", ".m4a"), ("audio/webm", ".webm"), ("text/vtt", ".vtt"),
+                  ("application/manifest+json", ".webmanifest"), ("text/javascript", ".js")):
+    mimetypes.add_type(mime, ext)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.should_migrate_on_start:
+        upgrade_to_head(settings.resolved_database_url)
+    engine = make_engine(settings)
+    voice = load_voice(settings.speech_cache_dir) if settings.voice_enabled else None
+    if voice is None:
+        log.warning("No voice installed: sessions get bells and on-screen captions only.")
+    store = MediaStore(settings.audio_dir)
+    app.state.engine = engine
+    app.state.voice = voice
+    app.state.media_store = store
+    app.state.session_scripts = SessionScripts(store, voice)
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Constructive Rest Guide",
+        version=APP_VERSION,
+        lifespan=lifespan,
+        # The bundled docs page loads its scripts from a CDN, which the CSP refuses.
+        docs_url=None,
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.state.password_hashing = PasswordHashing(settings.password_hash_concurrency)
+    app.state.login_throttle = make_throttle(settings)
+    app.add_middleware(CsrfMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.include_router(health_router)
+    app.include_router(routines_router)
+    app.include_router(media_router)
+    app.include_router(auth_router)
+    app.include_router(sync_router)
+    app.include_router(history_router)
+    mount_pwa(app, settings.app_build)
+    add_security_headers(app)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,44 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app.deps import SessionDep, SessionScriptsDep
+from app.routines import service
+from app.routines.definition import CueDensity
+from app.routines.schemas import RoutinePublic, SessionOptions, SessionScriptOut
+
+router = APIRouter(prefix="/api/routines", tags=["routines"])
+
+
+@router.get("")
+def list_routines() -> list[RoutinePublic]:
+    """The built-in routines with their lengths, phases and default options."""
+    return service.list_routines()
+
+
+@router.get("/{routine_id}")
+def get_routine(routine_id: str) -> RoutinePublic:
+    """One routine."""
+    return service.routine_public(service.get_routine(routine_id))
+
+
+@router.get("/{routine_id}/session", response_model=SessionScriptOut)
+def get_session_script(
+    routine_id: str,
+    db: SessionDep,
+    scripts: SessionScriptsDep,
+    minutes: Annotated[int | None, Query(ge=1, le=120)] = None,
+    cues: CueDensity | None = None,
+    prep: Annotated[
+        int | None, Query(ge=0, le=300, description="Seconds to get down to the floor.")
+    ] = None,
+) -> Response:
+    """The cue script of one session and its audio; rendered on first request."""
+    routine = service.get_routine(routine_id)
+    options = SessionOptions(
+        minutes=routine.minutes.default if minutes is None else minutes,
+        cues=routine.default_cues if cues is None else cues,
+        prep_s=routine.default_prep_s if prep is None else prep,
+    )
+    body = scripts.script_json(db, routine, options)
+    return Response(body, media_type="application/json")

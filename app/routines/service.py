@@ -1,0 +1,184 @@
+"""Routines and their session scripts: compile, render once, serve warm from memory."""
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import lru_cache
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from app.audio.render import RENDERER_VERSION, render_media
+from app.audio.store import MediaStore
+from app.audio.tts import SpeechVoice
+from app.errors import InvalidOptions, NotFound
+from app.models import RenderedSession
+from app.routines.catalog import builtin_routines
+from app.routines.compiler import compile_session, estimated_speech_seconds
+from app.routines.definition import CUE_DENSITIES, Routine
+from app.routines.schemas import (
+    MinutesOut,
+    PhaseOutline,
+    RoutinePublic,
+    SessionDefaults,
+    SessionOptions,
+    SessionScriptOut,
+)
+
+
+def get_routine(routine_id: str) -> Routine:
+    routine = builtin_routines().get(routine_id)
+    if routine is None:
+        raise NotFound(f"No routine called {routine_id!r}.")
+    return routine
+
+
+def routine_public(routine: Routine) -> RoutinePublic:
+    return RoutinePublic(
+        id=routine.id,
+        title=routine.title,
+        summary=routine.summary,
+        minutes=MinutesOut(**routine.minutes.model_dump()),
+        cue_densities=list(CUE_DENSITIES),
+        defaults=SessionDefaults(
+            minutes=routine.minutes.default,
+            cues=routine.default_cues,
+            prep_s=routine.default_prep_s,
+        ),
+        phases=[PhaseOutline(id=p.id, title=p.title) for p in routine.phases],
+    )
+
+
+def list_routines() -> list[RoutinePublic]:
+    return [routine_public(r) for r in builtin_routines().values()]
+
+
+def check_options(routine: Routine, options: SessionOptions) -> None:
+    low, high = routine.minutes.min, routine.minutes.max
+    if not low <= options.minutes <= high:
+        raise InvalidOptions(
+            f"minutes must be between {low} and {high} for {routine.title}, got {options.minutes}."
+        )
+
+
+class SessionScripts:
+    """Hands out session scripts; renders each distinct session once per cluster."""
+
+    def __init__(self, store: MediaStore, voice: SpeechVoice | None, memory_size: int = 256):
+        self.store = store
+        self.voice = voice
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._memory_size = memory_size
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def version(self, routine: Routine, options: SessionOptions) -> str:
+        """The hash of everything that decides the audio bytes."""
+        voice_id = self.voice.id if self.voice and options.cues != "bells" else None
+        inputs = {
+            "renderer": RENDERER_VERSION,
+            "routine": _routine_digest(routine),
+            "options": options.model_dump(),
+            "voice": voice_id,
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+
+    def script_json(self, db: Session, routine: Routine, options: SessionOptions) -> bytes:
+        check_options(routine, options)
+        version = self.version(routine, options)
+        cached = self._memory.get(version)
+        if cached is not None:
+            return cached
+        with self._lock_for(version):
+            cached = self._memory.get(version) or self._load_or_render(
+                db, routine, options, version
+            )
+        self._remember(version, cached)
+        return cached
+
+    def _load_or_render(
+        self, db: Session, routine: Routine, options: SessionOptions, version: str
+    ) -> bytes:
+        if db.get_bind().dialect.name == "postgresql":
+            # Other instances wait here instead of rendering the same session again.
+            db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(version[:15], 16)})
+        stored = db.get(RenderedSession, version)
+        if stored is not None:
+            return stored.script_json.encode()
+        body = self._render(db, routine, options, version)
+        db.add(
+            RenderedSession(
+                version=version,
+                routine_id=routine.id,
+                minutes=options.minutes,
+                cue_density=options.cues,
+                prep_s=options.prep_s,
+                script_json=body.decode(),
+            )
+        )
+        db.flush()
+        return body
+
+    def _render(
+        self, db: Session, routine: Routine, options: SessionOptions, version: str
+    ) -> bytes:
+        voice = self.voice if options.cues != "bells" else None
+        speech_s = _spoken_seconds(voice) if voice else estimated_speech_seconds
+        compiled = compile_session(routine, options.minutes, options.cues, options.prep_s, speech_s)
+        audio, captions = render_media(compiled, voice)
+        for file, data in [*audio, captions]:
+            self.store.save(db, file, data)
+        script = SessionScriptOut(
+            routine_id=routine.id,
+            title=routine.title,
+            minutes=options.minutes,
+            cue_density=options.cues,
+            prep_s=options.prep_s,
+            duration_s=compiled.duration_s,
+            version=version,
+            voice={"id": voice.id} if voice else None,
+            phases=[vars(span) for span in compiled.phases],
+            cues=[
+                {
+                    "at_s": cue.at_s,
+                    "end_s": round(cue.end_s, 3),
+                    "kind": cue.kind,
+                    "text": cue.text,
+                    "phase": cue.phase,
+                }
+                for cue in compiled.cues
+            ],
+            audio=[
+                {"url": f.url, "mime": f.mime, "bytes": f.size_bytes, "sha256": f.sha256}
+                for f, _ in audio
+            ],
+            captions_url=captions[0].url,
+            total_bytes=sum(f.size_bytes for f, _ in [*audio, captions]),
+        )
+        return script.model_dump_json().encode()
+
+    def _lock_for(self, version: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(version, threading.Lock())
+
+    def _remember(self, version: str, body: bytes) -> None:
+        with self._locks_guard:
+            self._memory[version] = body
+            self._memory.move_to_end(version)
+            while len(self._memory) > self._memory_size:
+                evicted, _ = self._memory.popitem(last=False)
+                self._locks.pop(evicted, None)
+
+
+def _spoken_seconds(voice: SpeechVoice) -> Callable[[str], float]:
+    def seconds(text: str) -> float:
+        return round(len(voice.speak(text)) / voice.sample_rate, 3)
+
+    return seconds
+
+
+@lru_cache(maxsize=64)
+def _routine_digest(routine: Routine) -> str:
+    return hashlib.sha256(routine.model_dump_json().encode()).hexdigest()

@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def track(shared_client: TestClient) -> dict:
+    body = shared_client.get(
+        "/api/routines/quick-reset/session", params={"minutes": 3, "cues": "bells", "prep": 0}
+    ).json()
+    return body["audio"][0]
+
+
+class TestRangeRequests:
+    def test_a_range_is_answered_with_206_and_those_bytes(self, shared_client, track):
+        whole = shared_client.get(track["url"]).content
+        response = shared_client.get(track["url"], headers={"Range": "bytes=100-199"})
+        assert response.status_code == 206
+        assert response.headers["content-range"] == f"bytes 100-199/{track['bytes']}"
+        assert response.content == whole[100:200]
+
+    def test_an_open_ended_range_runs_to_the_end(self, shared_client, track):
+        response = shared_client.get(track["url"], headers={"Range": "bytes=1000-"})
+        assert response.status_code == 206
+        assert int(response.headers["content-length"]) == track["bytes"] - 1000
+
+    def test_full_response_advertises_ranges_and_is_immutable(self, shared_client, track):
+        response = shared_client.get(track["url"])
+        assert response.status_code == 200
+        assert response.headers["accept-ranges"] == "bytes"
+        assert "immutable" in response.headers["cache-control"]
+        assert response.headers["content-type"] == "audio/mp4"
+
+    def test_a_range_past_the_end_is_416(self, shared_client, track):
+        response = shared_client.get(
+            track["url"], headers={"Range": f"bytes={track['bytes'] + 10}-"}
+        )
+        assert response.status_code == 416
+
+
+class TestUnknownMedia:
+    @pytest.mark.parametrize(
+        "name", ["0" * 64 + ".m4a", "../rest.db", "track.m4a", "a" * 64 + ".exe"]
+    )
+    def test_unknown_or_malformed_names_are_404(self, shared_client, name):
+        response = shared_client.get(f"/media/{name}")
+        assert response.status_code == 404
+        assert response.json()["error"] == "NOT_FOUND"
+
+
+class TestAnyInstance:
+    def test_another_instance_answers_a_url_it_did_not_render(
+        self, tmp_path: Path, speech_cache: Path
+    ):
+        shared_db = f"sqlite:///{tmp_path / 'shared.db'}"
+        first = make_settings(tmp_path / "one", speech_cache, database_url=shared_db)
+        second = make_settings(tmp_path / "two", speech_cache, database_url=shared_db)
+        with TestClient(create_app(first)) as one, TestClient(create_app(second)) as two:
+            body = one.get(
+                "/api/routines/quick-reset/session", params={"minutes": 3, "cues": "bells"}
+            ).json()
+            for url in [body["audio"][0]["url"], body["captions_url"]]:
+                assert not (tmp_path / "two" / "audio" / url.rsplit("/", 1)[1]).exists()
+                assert two.get(url).content == one.get(url).content
+            # The other instance also hands out the very same script without rendering again.
+            again = two.get(
+                "/api/routines/quick-reset/session", params={"minutes": 3, "cues": "bells"}
+            ).json()
+            assert again == body
