@@ -1,0 +1,165 @@
+// The service worker. The server prepends `self.PRECACHE` = {version, revision, routes,
+// entries: [{url, sha256}]}, so every change to the shell yields a new worker.
+//
+// Strategies:
+// - navigations to app routes: cache-first from this worker's precache (the shell is
+//   revisioned; updates arrive as a new worker), network if the shell is somehow missing;
+// - shell files: cache-first from the precache;
+// - /api/: network-only (never touched here);
+// - /media/: from the `crg-audio` cache when saved (answering Range with 206), else network.
+
+const PREFIX = 'crg-';
+const SHELL_CACHE = `${PREFIX}shell-${self.PRECACHE.revision}`;
+const AUDIO_CACHE = `${PREFIX}audio`; // saved sessions: never purged by an update
+const KEEP = new Set([SHELL_CACHE, AUDIO_CACHE]);
+
+const entriesByUrl = new Map(self.PRECACHE.entries.map((entry) => [entry.url, entry]));
+const appRoutes = new Set(self.PRECACHE.routes);
+const playingClients = new Set(); // ids of pages that told us a rest is playing
+
+// The cache key carries the revision, so an unchanged file is copied between versions
+// instead of downloaded again (as Workbox's __WB_REVISION__ does).
+const keyFor = (entry) => `${entry.url}${entry.url.includes('?') ? '&' : '?'}__rev=${entry.sha256}`;
+
+async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest('SHA-256', buffer);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function fetchVerified(entry) {
+  const response = await fetch(entry.url, { cache: 'reload', credentials: 'same-origin' });
+  if (!response.ok) throw new Error(`precache: ${entry.url} answered ${response.status}`);
+  const body = await response.arrayBuffer();
+  if ((await sha256Hex(body)) !== entry.sha256) {
+    // The server changed between writing this worker and now: fail; a newer worker follows.
+    throw new Error(`precache: ${entry.url} does not match its revision`);
+  }
+  const headers = new Headers(response.headers); // keeps the CSP for the cached shell page
+  headers.delete('Content-Encoding');
+  headers.delete('Content-Length');
+  return new Response(body, { status: 200, headers });
+}
+
+async function precacheOne(cache, entry) {
+  const key = keyFor(entry);
+  const previous = await caches.match(key); // same revision in an older shell cache?
+  await cache.put(key, previous ?? (await fetchVerified(entry)));
+}
+
+// Atomic: every file or nothing. A failed install deletes its half-filled cache, and the
+// worker already active keeps serving its own complete cache.
+async function install() {
+  const cache = await caches.open(SHELL_CACHE);
+  try {
+    await Promise.all(self.PRECACHE.entries.map((entry) => precacheOne(cache, entry)));
+  } catch (error) {
+    await caches.delete(SHELL_CACHE);
+    throw error;
+  }
+}
+
+self.addEventListener('install', (event) => {
+  // No skipWaiting here: a new worker waits until the page says no rest is playing.
+  event.waitUntil(install());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    // Only this app's outdated caches; anything not prefixed is not ours to delete.
+    await Promise.all(names
+      .filter((name) => name.startsWith(PREFIX) && !KEEP.has(name))
+      .map((name) => caches.delete(name)));
+    await self.clients.claim();
+  })());
+});
+
+async function fromPrecache(url) {
+  const entry = entriesByUrl.get(url);
+  const cache = await caches.open(SHELL_CACHE);
+  return entry ? cache.match(keyFor(entry)) : undefined;
+}
+
+async function navigation(request) {
+  const cached = await fromPrecache('/');
+  return cached ?? fetch(request);
+}
+
+async function shellFile(request, url) {
+  return (await fromPrecache(url)) ?? fetch(request);
+}
+
+// A 206 slice of a cached full response (Workbox's createPartialResponse): Safari will
+// not play media whose Range requests get a plain 200.
+async function partialResponse(rangeHeader, full) {
+  const blob = await full.blob();
+  const size = blob.size;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(rangeHeader.trim());
+  let start;
+  let end; // inclusive
+  if (match && match[1] !== '') {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  } else if (match && match[2] !== '') {
+    start = Math.max(size - Number(match[2]), 0); // suffix: the last N bytes
+    end = size - 1;
+  }
+  if (start === undefined || start > end || start >= size) {
+    return new Response('', { status: 416, headers: { 'Content-Range': `bytes */${size}` } });
+  }
+  const headers = new Headers(full.headers);
+  headers.set('Content-Range', `bytes ${start}-${end}/${size}`);
+  headers.set('Content-Length', String(end - start + 1));
+  headers.set('Accept-Ranges', 'bytes');
+  return new Response(blob.slice(start, end + 1), { status: 206, statusText: 'Partial Content', headers });
+}
+
+async function media(request, url) {
+  const cache = await caches.open(AUDIO_CACHE);
+  const cached = await cache.match(url); // keyed by path: the name is the content hash
+  if (!cached) return fetch(request);
+  const range = request.headers.get('Range');
+  return range ? partialResponse(range, cached) : cached;
+}
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith('/api/')) return; // network-only
+  if (request.mode === 'navigate') {
+    if (appRoutes.has(url.pathname)) event.respondWith(navigation(request));
+    return;
+  }
+  if (url.pathname.startsWith('/media/')) {
+    event.respondWith(media(request, url.pathname));
+    return;
+  }
+  if (entriesByUrl.has(url.pathname) && url.search === '') {
+    event.respondWith(shellFile(request, url.pathname));
+  }
+});
+
+async function anyRestPlaying() {
+  for (const id of [...playingClients]) {
+    if (!(await self.clients.get(id))) playingClients.delete(id); // page closed
+  }
+  return playingClients.size > 0;
+}
+
+self.addEventListener('message', (event) => {
+  const { data, source } = event;
+  if (!data || !source) return;
+  if (data.type === 'REST') {
+    if (data.playing) playingClients.add(source.id);
+    else playingClients.delete(source.id);
+  } else if (data.type === 'SKIP_WAITING') {
+    // Guard in the worker too: never swap versions under a playing rest, whoever asks.
+    event.waitUntil((async () => {
+      if (await anyRestPlaying()) source.postMessage({ type: 'UPDATE_DEFERRED' });
+      else await self.skipWaiting();
+    })());
+  } else if (data.type === 'VERSION') {
+    source.postMessage({ type: 'VERSION', version: self.PRECACHE.version, revision: self.PRECACHE.revision });
+  }
+});
