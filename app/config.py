@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_VERSION = "0.1.0"
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
         default=None, description="Default: a SQLite file in the data directory."
     )
     redis_url: str | None = None
+    # Connections per instance (PostgreSQL: pool plus overflow; SQLite: one pool). As many
+    # requests as connections use the database at once; the rest queue.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
     # Keys this app writes to Redis start with this, so apps can share one Redis.
     redis_key_prefix: str = "crg:"
     # Embedded SQLite deployments migrate on start; PostgreSQL deployments run
@@ -50,6 +54,18 @@ class Settings(BaseSettings):
     sync_pull_limit: int = Field(default=1000, ge=1)
     tombstone_keep_days: int = Field(default=180, ge=180)
 
+    # Operations. LOG_JSON defaults to JSON lines in production, readable lines elsewhere.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool | None = None
+    # GET /metrics (Prometheus); with METRICS_TOKEN set it needs `Authorization: Bearer ...`.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _production_cookies_are_secure(self) -> "Settings":
         if self.environment == "production" and self.cookie_secure is False:
@@ -61,6 +77,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'rest.db').resolve()}"
+
+    @property
+    def db_connections(self) -> int:
+        return self.db_pool_size + self.db_max_overflow
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,6 +102,12 @@ class Settings(BaseSettings):
     def session_cookie_name(self) -> str:
         # __Host- binds the cookie to this exact origin; browsers refuse it without Secure.
         return "__Host-crg_session" if self.secure_cookies else "crg_session"
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment == "production"
 
     @property
     def audio_dir(self) -> Path:

@@ -29,7 +29,10 @@ def get_media_store(request: Request) -> MediaStore:
     return store
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the answer is sent. FastAPI's default ("request") ends
+# the dependency after the response, so a client could be told "applied" for a commit that
+# then fails, and its next request could miss its own write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionScriptsDep = Annotated[SessionScripts, Depends(get_session_scripts)]
 MediaStoreDep = Annotated[MediaStore, Depends(get_media_store)]

@@ -7,6 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,23 @@ _HTTP_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     416: "RANGE_NOT_SATISFIABLE",
     429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
 }
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer; some codes add fields (e.g. `fields`, `retry_after_s`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", examples=["NOT_FOUND"])
+    detail: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route or router: these statuses answer with the error envelope."""
+    return {status: {"model": ErrorOut, "description": _HTTP_CODES.get(status, "Error")}
+            for status in statuses}
 
 
 class AppError(Exception):
@@ -80,7 +98,8 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
-    return error_response(exc.status_code, code, detail, exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, detail, headers)
 
 
 async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -88,8 +107,72 @@ async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost or refused database connection is a 503 the client can retry, not a crash.
+
+    Answered here rather than by the catch-all, which re-raises to the server and so drops
+    the client's kept-alive connection (its next request on it fails with a reset).
+    """
+    assert isinstance(exc, DBAPIError)
+    if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        return await _unexpected_error(request, exc)
+    log.warning("database unavailable: %s", type(exc.orig).__name__)
+    return error_response(503, "DATABASE_UNAVAILABLE", "The database does not answer; retry soon.")
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+# Answered by middleware before any route runs, so no route can declare them itself.
+_MIDDLEWARE_ERRORS = {
+    "403": "CSRF_REJECTED: the X-Requested-With header is missing or the origin is foreign",
+    "413": "PAYLOAD_TOO_LARGE: the body is over the limit",
+}
+
+
+def _error_response_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what the handlers above really send.
+
+    FastAPI documents 422 with its own list-of-errors body; ours is the envelope. A body
+    that cannot be decoded at all is a 400. The CSRF and body-limit middleware refuse writes
+    to the API before any route runs.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = _error_response_doc("VALIDATION_ERROR: invalid input")
+                if "requestBody" in operation:
+                    responses.setdefault("400", _error_response_doc("BAD_REQUEST: unreadable body"))
+                if path.startswith("/api/") and method in _WRITE_METHODS:
+                    for status, description in _MIDDLEWARE_ERRORS.items():
+                        responses.setdefault(status, _error_response_doc(description))
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Every failure answers with the envelope, and the OpenAPI schema documents it."""
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    _document_errors(app)

@@ -14,12 +14,15 @@ from app.auth.passwords import PasswordHashing
 from app.auth.rate_limit import make_throttle
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
-from app.db import make_engine
+from app.db import make_engine, make_session_slots
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.history.router import router as history_router
 from app.media.router import router as media_router
 from app.migrate import upgrade_to_head
+from app.observability.logging import configure_logging
+from app.observability.middleware import RequestObservability
+from app.observability.router import router as metrics_router
 from app.pwa.router import mount_pwa
 from app.routines.router import router as routines_router
 from app.routines.service import SessionScripts
@@ -47,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
+    app.state.session_slots = make_session_slots(settings)
     app.state.voice = voice
     app.state.media_store = store
     app.state.session_scripts = SessionScripts(store, voice)
@@ -58,6 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings)
     app = FastAPI(
         title="Constructive Rest Guide",
         version=APP_VERSION,
@@ -74,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CsrfMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(routines_router)
     app.include_router(media_router)
     app.include_router(auth_router)
@@ -81,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history_router)
     mount_pwa(app, settings.app_build)
     add_security_headers(app)
+    # Outermost: its request id and timing cover every other middleware's answers too.
+    app.add_middleware(RequestObservability)
     return app
 
 

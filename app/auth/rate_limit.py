@@ -1,0 +1,189 @@
+"""Failed sign-in counting per account and per client address (Redis or memory)."""
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class FailureCounter(Protocol):
+    def count(self, key: str) -> tuple[int, float]:
+        """Failures in the current window and seconds until it ends."""
+
+    def add(self, key: str) -> int: ...
+
+    def reset(self, key: str) -> None: ...
+
+
+class MemoryCounter:
+    """Fixed windows in process memory: right for one instance and for tests."""
+
+    def __init__(self, window_s: int) -> None:
+        self._window_s = window_s
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, float]] = {}
+
+    def _live(self, key: str, now: float) -> tuple[int, float]:
+        count, ends_at = self._entries.get(key, (0, 0.0))
+        return (count, ends_at) if ends_at > now else (0, 0.0)
+
+    def count(self, key: str) -> tuple[int, float]:
+        now = time.monotonic()
+        with self._lock:
+            count, ends_at = self._live(key, now)
+        return count, max(0.0, ends_at - now)
+
+    def add(self, key: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            count, ends_at = self._live(key, now)
+            if not count:
+                ends_at = now + self._window_s
+                # Drop expired entries now and then so the dict cannot grow without bound.
+                if len(self._entries) > 10_000:
+                    self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+            self._entries[key] = (count + 1, ends_at)
+            return count + 1
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+
+class RedisCounter:
+    """Fixed windows in Redis, shared by every app instance."""
+
+    def __init__(self, url: str, window_s: int, prefix: str) -> None:
+        import redis  # only needed when REDIS_URL is set
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2)
+        self._window_s = window_s
+        self._prefix = prefix
+
+    def count(self, key: str) -> tuple[int, float]:
+        pipe = self._redis.pipeline()
+        pipe.get(self._prefix + key)
+        pipe.pttl(self._prefix + key)
+        raw, ttl_ms = pipe.execute()
+        if raw is None or ttl_ms is None or ttl_ms < 0:
+            return 0, 0.0
+        return int(raw), ttl_ms / 1000
+
+    def add(self, key: str) -> int:
+        pipe = self._redis.pipeline()
+        pipe.incr(self._prefix + key)
+        # NX: the window starts at the first failure and is not extended by later ones.
+        pipe.expire(self._prefix + key, self._window_s, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def reset(self, key: str) -> None:
+        self._redis.delete(self._prefix + key)
+
+
+class FallbackCounter:
+    """Redis first; when Redis does not answer, this instance's memory (logged once a minute).
+
+    Sign-in keeps working through a Redis outage, still limited per instance.
+    """
+
+    def __init__(self, primary: FailureCounter, fallback: FailureCounter) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._warned_at = 0.0
+
+    def _down(self, exc: Exception) -> None:
+        if time.monotonic() - self._warned_at > 60:
+            self._warned_at = time.monotonic()
+            log.warning("rate-limit store unavailable, counting in memory: %s", type(exc).__name__)
+
+    def count(self, key: str) -> tuple[int, float]:
+        try:
+            return self._primary.count(key)
+        except Exception as exc:  # any Redis or network failure
+            self._down(exc)
+            return self._fallback.count(key)
+
+    def add(self, key: str) -> int:
+        try:
+            return self._primary.add(key)
+        except Exception as exc:
+            self._down(exc)
+            return self._fallback.add(key)
+
+    def reset(self, key: str) -> None:
+        self._fallback.reset(key)
+        try:
+            self._primary.reset(key)
+        except Exception as exc:
+            self._down(exc)
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class LoginThrottle:
+    """Decides, before a sign-in check, whether to refuse (429) or slow the answer down."""
+
+    counter: FailureCounter
+    slowdown_after: int
+    slowdown_step_s: float
+    max_failures_account: int
+    max_failures_address: int
+
+    @staticmethod
+    def account_key(email: str) -> str:
+        # Hashed so Redis never holds the address itself.
+        return "acct:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def address_key(address: str) -> str:
+        return "addr:" + address
+
+    def check(self, email: str, address: str) -> float:
+        """Raise TooManyAttempts, or return how long to delay this attempt's answer."""
+        account, account_left = self.counter.count(self.account_key(email))
+        by_address, address_left = self.counter.count(self.address_key(address))
+        refusals = [left for n, limit, left in (
+            (account, self.max_failures_account, account_left),
+            (by_address, self.max_failures_address, address_left),
+        ) if n >= limit]
+        if refusals:
+            raise TooManyAttempts(max(1, math.ceil(max(refusals))))
+        over = max(account, by_address) - self.slowdown_after + 1
+        return min(over, 8) * self.slowdown_step_s if over > 0 else 0.0
+
+    def failed(self, email: str, address: str) -> None:
+        self.counter.add(self.account_key(email))
+        self.counter.add(self.address_key(address))
+
+    def succeeded(self, email: str) -> None:
+        # The address count stays: one's own account must not unlock guessing at others.
+        self.counter.reset(self.account_key(email))
+
+
+def make_throttle(settings: Settings) -> LoginThrottle:
+    memory = MemoryCounter(settings.login_window_s)
+    counter: FailureCounter = memory
+    if settings.redis_url:
+        redis_counter = RedisCounter(settings.redis_url, settings.login_window_s,
+                                     settings.redis_key_prefix + "login-fail:")
+        counter = FallbackCounter(redis_counter, memory)
+    return LoginThrottle(
+        counter=counter,
+        slowdown_after=settings.login_slowdown_after,
+        slowdown_step_s=settings.login_slowdown_step_s,
+        max_failures_account=settings.login_max_failures_account,
+        max_failures_address=settings.login_max_failures_address,
+    )

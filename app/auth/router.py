@@ -1,0 +1,143 @@
+"""Create account, sign in, sign out, who am I, erase account."""
+
+import logging
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from app.auth import service
+from app.auth.errors import BadCredentials, EmailTaken, RateLimited, WrongPassword
+from app.auth.passwords import PasswordHashing
+from app.auth.rate_limit import LoginThrottle, TooManyAttempts
+from app.auth.schemas import (
+    AccountErased,
+    Credentials,
+    PasswordConfirmation,
+    SignInCredentials,
+    UserPublic,
+)
+from app.auth.sessions import (
+    clear_session_cookie,
+    end_session,
+    set_session_cookie,
+    start_session,
+)
+from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.errors import error_responses
+from app.models import User
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+def _hashing(request: Request) -> PasswordHashing:
+    hashing: PasswordHashing = request.app.state.password_hashing
+    return hashing
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+HashingDep = Annotated[PasswordHashing, Depends(_hashing)]
+ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _checked_delay(throttle: LoginThrottle, email: str, address: str) -> float:
+    try:
+        return throttle.check(email, address)
+    except TooManyAttempts as exc:
+        log.warning("sign-in refused: too many failures (%s)", throttle.account_key(email)[:13])
+        raise RateLimited(
+            "Too many failed attempts. Try again later.",
+            headers={"Retry-After": str(exc.retry_after_s)},
+            retry_after_s=exc.retry_after_s,
+        ) from exc
+
+
+def _public(user: User) -> UserPublic:
+    return UserPublic(email=user.email, created_at=user.created_at)
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED,
+             responses=error_responses(409, 429))
+def register(body: Credentials, request: Request, response: Response, db: SessionDep,
+             settings: SettingsDep, hashing: HashingDep, throttle: ThrottleDep) -> UserPublic:
+    """Create an account and sign in."""
+    address = _address(request)
+    _checked_delay(throttle, body.email, address)
+    try:
+        user = service.create_user(db, hashing, body.email, body.password)
+    except EmailTaken:
+        # A taken email counts as a failure: it bounds probing for who has an account.
+        throttle.failed(body.email, address)
+        raise
+    end_session(db, request.cookies.get(settings.session_cookie_name))
+    set_session_cookie(response, start_session(db, user, settings), settings)
+    log.info("account created: user %s", user.id)
+    return _public(user)
+
+
+@router.post("/login", responses=error_responses(401, 429))
+def login(body: SignInCredentials, request: Request, response: Response, db: SessionDep,
+          settings: SettingsDep, hashing: HashingDep, throttle: ThrottleDep) -> UserPublic:
+    """Sign in; the same answer for an unknown email and a wrong password."""
+    address = _address(request)
+    delay_s = _checked_delay(throttle, body.email, address)
+    if delay_s:
+        time.sleep(delay_s)  # a sync route: this holds one worker thread, not the event loop
+    user = service.authenticate(db, hashing, body.email, body.password)
+    if user is None:
+        throttle.failed(body.email, address)
+        log.info("sign-in failed (%s)", throttle.account_key(body.email)[:13])
+        raise BadCredentials("The email or the password is wrong.")
+    throttle.succeeded(body.email)
+    # Rotation: whatever session this browser had is ended, a new id is issued.
+    end_session(db, request.cookies.get(settings.session_cookie_name))
+    set_session_cookie(response, start_session(db, user, settings), settings)
+    log.info("signed in: user %s", user.id)
+    return _public(user)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    """Sign out: the session is deleted on the server and the cookie cleared."""
+    end_session(db, request.cookies.get(settings.session_cookie_name))
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_session_cookie(response, settings)
+    log.info("signed out")
+    return response
+
+
+@router.get("/me", responses=error_responses(401))
+def me(user: CurrentUser) -> UserPublic:
+    """The signed-in account; 401 when signed out."""
+    return _public(user)
+
+
+@router.delete("/account", responses=error_responses(401, 429))
+def delete_account(body: PasswordConfirmation, request: Request, response: Response,
+                   user: CurrentUser, db: SessionDep, settings: SettingsDep,
+                   hashing: HashingDep, throttle: ThrottleDep) -> AccountErased:
+    """Erase the account and all its server data; the password confirms it."""
+    address = _address(request)
+    _checked_delay(throttle, user.email, address)
+    if not hashing.verify(user.password_hash, body.password):
+        throttle.failed(user.email, address)
+        raise WrongPassword("The password is wrong; nothing was erased.")
+    user_id = user.id
+    counts = service.erase_user(db, user)
+    clear_session_cookie(response, settings)
+    log.info("account erased: user %s", user_id)
+    return AccountErased(
+        erased=True,
+        detail="Your account and all its data on the server are erased. This device keeps "
+        "its own copy of your history until you clear it.",
+        **counts,
+    )

@@ -1,0 +1,78 @@
+"""Server-side sign-in sessions: a random cookie value, stored only as its sha256."""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from fastapi import Response
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from app.config import Settings
+from app.models import AuthSession, User
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def start_session(db: Session, user: User, settings: Settings) -> str:
+    """A new session for `user`; returns the cookie value (256 random bits)."""
+    assert user.id is not None
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    db.add(AuthSession(
+        token_hash=token_hash(token),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + timedelta(days=settings.session_days),
+    ))
+    # Expired sessions of this user go now: there is no separate cleaner to run.
+    db.execute(delete(AuthSession).where(
+        AuthSession.user_id == user.id, AuthSession.expires_at < now  # type: ignore[arg-type]
+    ))
+    return token
+
+
+def end_session(db: Session, token: str | None) -> None:
+    if token:
+        db.execute(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))  # type: ignore[arg-type]
+
+
+def user_for_token(db: Session, token: str | None, settings: Settings) -> User | None:
+    """The signed-in user, sliding the expiry forward at most once a day."""
+    if not token or len(token) > 100:
+        return None
+    row = db.exec(select(AuthSession).where(AuthSession.token_hash == token_hash(token))).first()
+    now = datetime.now(UTC)
+    if row is None or as_utc(row.expires_at) <= now:
+        return None
+    renewed = now + timedelta(days=settings.session_days)
+    if renewed - as_utc(row.expires_at) > timedelta(days=1):
+        row.expires_at = renewed
+        db.add(row)
+    return db.get(User, row.user_id)
+
+
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=settings.session_days * 86400,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.session_cookie_name, path="/", secure=settings.secure_cookies,
+        httponly=True, samesite="lax",
+    )

@@ -1,0 +1,234 @@
+"""Push and pull. The request is the transaction: these functions flush, never commit.
+
+Invariants (docs/sync.md explains them):
+- every change of a user's data takes the next number of the user's `sync_version`, under
+  a lock on the user's row, and the row records it: server order is version order;
+- a device's mutations apply once each, in `seq` order; `last_seq` moves in the same
+  transaction as the changes it covers;
+- a tombstone is final: later puts of that id change nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlmodel import Session, col
+
+from app.errors import NotFound
+from app.models import Rest, SyncClient, SyncRejection, User
+from app.sync.schemas import Mutation, MutationResult, PushResponse, PutMutation, RestIn, iso_utc
+from app.sync.validation import mutation_problem
+
+CONTENT_FIELDS = tuple(name for name in RestIn.model_fields if name != "id")
+DATETIME_FIELDS = ("started_at", "ended_at", "updated_at")
+
+
+def lock_user_counter(db: Session, user_id: int) -> int:
+    """Take the per-user write lock and read the counter under it.
+
+    PostgreSQL: SELECT ... FOR UPDATE on the user's row serialises pushes of one user
+    across every app instance. SQLite: a no-op UPDATE as the first write takes the
+    database's write lock now (as BEGIN IMMEDIATE would), before anything is read.
+    """
+    query = select(col(User.sync_version)).where(col(User.id) == user_id)
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        db.execute(update(User).where(User.id == user_id)  # type: ignore[arg-type]
+                   .values(sync_version=User.sync_version))
+    return int(db.scalar(query) or 0)
+
+
+REST: Table = Rest.__table__  # type: ignore[attr-defined]
+# Bulk writes go through Core: building 500 ORM objects costs more than the SQL itself.
+_MATCH = (REST.c.user_id == bindparam("match_user_id"), REST.c.id == bindparam("match_id"))
+
+
+def _put_values(rest: RestIn) -> dict[str, Any]:
+    values = {name: getattr(rest, name) for name in CONTENT_FIELDS}
+    return {**values, "deleted": False, "deleted_at": None}
+
+
+def _tombstone_values(now: datetime) -> dict[str, Any]:
+    return {**dict.fromkeys(CONTENT_FIELDS), "deleted": True, "deleted_at": now}
+
+
+@dataclass
+class _RowState:
+    exists: bool  # the row is already in the database
+    deleted: bool
+    values: dict[str, Any] | None = None  # set once a mutation of this batch wrote it
+
+
+@dataclass
+class _Batch:
+    db: Session
+    user_id: int
+    client_id: str
+    version: int
+    rows: dict[str, _RowState]
+    now: datetime
+
+    def apply(self, mutation: Mutation) -> MutationResult:
+        problem = mutation_problem(mutation, self.now)
+        if problem:
+            self.db.add(SyncRejection(
+                user_id=self.user_id, client_id=self.client_id, seq=mutation.seq,
+                rest_id=mutation.id, code="VALIDATION_ERROR", detail=problem[:1000],
+            ))
+            return MutationResult(seq=mutation.seq, status="rejected",
+                                  error="VALIDATION_ERROR", detail=problem)
+        row = self.rows.setdefault(mutation.id, _RowState(exists=False, deleted=False))
+        if row.deleted:
+            # Tombstones win: a late edit or a repeated delete changes nothing.
+            return MutationResult(seq=mutation.seq, status="superseded")
+        self.version += 1
+        if isinstance(mutation, PutMutation):
+            row.values = _put_values(mutation.rest)
+        else:
+            row.values = _tombstone_values(self.now)
+            row.deleted = True
+        row.values["sync_version"] = self.version
+        return MutationResult(seq=mutation.seq, status="applied")
+
+    def write(self) -> None:
+        """One INSERT and one UPDATE (executemany) for every row the batch changed.
+
+        A rest changed twice in one batch is written once, in its final state and version:
+        the versions in between were never visible outside this transaction.
+        """
+        new, changed = [], []
+        for rest_id, row in self.rows.items():
+            if row.values is None:
+                continue
+            if row.exists:
+                changed.append({**row.values, "match_user_id": self.user_id, "match_id": rest_id})
+            else:
+                new.append({**row.values, "user_id": self.user_id, "id": rest_id,
+                            "created_at": self.now})
+        if new:
+            self.db.execute(insert(REST), new)
+        if changed:
+            self.db.execute(update(REST).where(*_MATCH), changed)
+
+
+def push(db: Session, user_id: int, client_id: str, mutations: list[Mutation],
+         tombstone_keep_days: int) -> PushResponse:
+    """Apply a device's batch in order: skip what was seen, stop at a gap."""
+    version = lock_user_counter(db, user_id)
+    client = db.get(SyncClient, (user_id, client_id), populate_existing=True)
+    last_seq = client.last_seq if client else 0
+    ids = {m.id for m in mutations if m.seq > last_seq}
+    rows = {rest_id: _RowState(exists=True, deleted=bool(deleted)) for rest_id, deleted in
+            db.execute(select(REST.c.id, REST.c.deleted).where(
+                REST.c.user_id == user_id, REST.c.id.in_(ids)))} if ids else {}
+    batch = _Batch(db, user_id, client_id, version, rows, datetime.now(UTC))
+    results: list[MutationResult] = []
+    gap = False
+    for mutation in mutations:
+        if mutation.seq <= last_seq:
+            results.append(MutationResult(seq=mutation.seq, status="duplicate"))
+        elif gap or mutation.seq != last_seq + 1:
+            # A gap means an earlier batch has not arrived yet: nothing after it may apply.
+            gap = True
+            results.append(MutationResult(seq=mutation.seq, status="not_applied"))
+        else:
+            results.append(batch.apply(mutation))
+            last_seq = mutation.seq
+    batch.write()
+    if client is None:
+        client = SyncClient(user_id=user_id, client_id=client_id, last_seq=last_seq)
+    client.last_seq = last_seq
+    client.updated_at = batch.now
+    db.add(client)
+    db.execute(update(User).where(User.id == user_id)  # type: ignore[arg-type]
+               .values(sync_version=batch.version))
+    _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
+    db.flush()
+    return PushResponse(last_applied_seq=last_seq, sync_version=batch.version, results=results)
+
+
+def _purge_tombstones(db: Session, user_id: int, before: datetime) -> None:
+    """Drop tombstones older than the keep period; devices behind them must reset."""
+    old = (REST.c.user_id == user_id, REST.c.deleted.is_(True), REST.c.deleted_at < before)
+    newest = db.execute(select(func.max(REST.c.sync_version)).where(*old)).scalar_one()
+    if newest is None:
+        return
+    db.execute(delete(REST).where(*old))
+    purged = db.execute(select(col(User.purged_through_version))
+                        .where(col(User.id) == user_id)).scalar_one()
+    db.execute(update(User).where(col(User.id) == user_id)
+               .values(purged_through_version=max(purged, int(newest))))
+
+
+REST_NAMES = ("id", *CONTENT_FIELDS)
+_DATETIME_AT = tuple(REST_NAMES.index(name) for name in DATETIME_FIELDS)
+
+
+def _change(deleted: bool, version: int, values: tuple[Any, ...]) -> dict[str, Any]:
+    if deleted:
+        return {"id": values[0], "deleted": True, "sync_version": version, "rest": None}
+    fields = list(values)
+    for at in _DATETIME_AT:
+        fields[at] = iso_utc(fields[at])
+    return {"id": values[0], "deleted": False, "sync_version": version,
+            "rest": dict(zip(REST_NAMES, fields, strict=True))}
+
+
+def pull(db: Session, user_id: int, client_id: str | None, since: int,
+         limit: int) -> dict[str, Any]:
+    """Changes after `since`, oldest first, and the device's last applied seq: one snapshot.
+
+    One SELECT reads the counter V, the device's last_seq and the rows with
+    since < version <= V together, so a single statement's snapshot (PostgreSQL and SQLite
+    alike) makes them agree: every mutation up to last_seq has its effect at a version
+    <= V, and every later one will land above V, after the returned cookie.
+    The answer is the PullResponse shape as plain data (serialised once, by the router).
+    """
+    purged_or_ahead = or_(
+        and_(literal(since) > 0, literal(since) < User.purged_through_version),
+        literal(since) > User.sync_version,
+    )
+    after = case((purged_or_ahead, 0), else_=literal(since))
+    client_join = and_(SyncClient.user_id == User.id,  # type: ignore[arg-type]
+                       SyncClient.client_id == (client_id or ""))  # type: ignore[arg-type]
+    rest_join = and_(REST.c.user_id == User.id, REST.c.sync_version > after,
+                     REST.c.sync_version <= User.sync_version)
+    rows = db.execute(
+        select(User.sync_version.label("counter"),  # type: ignore[attr-defined]
+               SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
+               purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
+               *(REST.c[name] for name in REST_NAMES))
+        .select_from(User)
+        .outerjoin(SyncClient, client_join)
+        .outerjoin(REST, rest_join)
+        .where(User.id == user_id)  # type: ignore[arg-type]
+        .order_by(REST.c.sync_version)
+        .limit(limit + 1)
+    ).all()
+    if not rows:
+        raise NotFound("No such account.")
+    first = rows[0]
+    changes = [row for row in rows if row[5] is not None]  # 5: id (outer join: None)
+    has_more = len(changes) > limit
+    changes = changes[:limit]
+    return {
+        "changes": [_change(row[3], row[4], tuple(row[5:])) for row in changes],
+        "cookie": changes[-1][4] if has_more else int(first.counter),
+        "has_more": has_more,
+        "last_applied_seq": int(first.last_seq or 0),
+        "reset": bool(first.reset),
+    }

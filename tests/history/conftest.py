@@ -1,0 +1,3 @@
+from tests.auth.conftest import auth_client, make_app_settings
+
+__all__ = ["auth_client", "make_app_settings"]

@@ -1,0 +1,47 @@
+"""Valid rest records and mutations, with overrides."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def make_rest(**overrides: Any) -> dict[str, Any]:
+    started = datetime.now(UTC).replace(microsecond=123000) - timedelta(hours=2)
+    rest = {
+        "id": str(uuid.uuid4()),
+        "routine_id": "classic",
+        "title": "Classic constructive rest",
+        "minutes": 15,
+        "cue_density": "guided",
+        "prep_s": 30,
+        "version": "a" * 16,
+        "started_at": iso(started),
+        "ended_at": iso(started + timedelta(minutes=15, seconds=30)),
+        "time_zone": "Europe/Paris",
+        "planned_s": 930,
+        "actual_s": 930,
+        "completed": True,
+        "before_rating": 6,
+        "after_rating": 3,
+        "note": "",
+        "updated_at": iso(started + timedelta(minutes=16)),
+    }
+    rest.update(overrides)
+    return rest
+
+
+def put(seq: int, rest: dict[str, Any]) -> dict[str, Any]:
+    return {"seq": seq, "op": "put", "id": rest["id"], "rest": rest}
+
+
+def delete(seq: int, rest_id: str) -> dict[str, Any]:
+    return {"seq": seq, "op": "delete", "id": rest_id}
+
+
+def new_client_id() -> str:
+    return str(uuid.uuid4())
