@@ -1,31 +1,11 @@
 // The server's routines and session scripts, with the device's copies as the offline fallback.
 import { getSetting, setSetting } from './store.js';
 import { isSaved, listSaved } from './offline.js';
+import { ApiError, requestJson } from './http.js';
 
-export class ApiError extends Error {
-  constructor(code, detail, { status = 0, offline = false } = {}) {
-    super(detail);
-    this.code = code;
-    this.status = status;
-    this.offline = offline;
-  }
-}
+export { ApiError };
 
-async function fetchJson(url) {
-  let response;
-  try {
-    response = await fetch(url, { headers: { Accept: 'application/json' } });
-  } catch {
-    // fetch only rejects when the network is unreachable (or the request was blocked).
-    throw new ApiError('OFFLINE', 'You seem to be offline.', { offline: true });
-  }
-  const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new ApiError(body?.error ?? 'HTTP_ERROR', body?.detail ?? `The server answered ${response.status}.`,
-      { status: response.status, offline: response.status === 503 || response.status === 504 });
-  }
-  return body;
-}
+const fetchJson = (url) => requestJson(url);
 
 // The last list seen online is kept, so Home still works in airplane mode.
 export async function getRoutines() {

@@ -3,6 +3,7 @@ import { getSetting, setSetting } from './store.js';
 import { applyUpdate, registerServiceWorker } from './sw-client.js';
 import { findSaved, getRoutines } from './api.js';
 import { activeRest } from './player.js';
+import { startAutoSync } from './sync.js';
 import { applyStoredTheme } from './ui/theme.js';
 import { defaultChoice } from './ui/choice.js';
 import { saveChoiceForOffline } from './ui/save-tracker.js';
@@ -14,8 +15,10 @@ import * as learn from './ui/learn.js';
 import * as downloads from './ui/downloads.js';
 import * as historyScreen from './ui/history.js';
 import * as settings from './ui/settings.js';
+import { listenForInstall } from './ui/install.js';
 
 applyStoredTheme();
+listenForInstall(); // before anything async: the browser may offer the prompt right away
 
 const ROUTES = {
   '/': home, '/setup': setup, '/play': play, '/after': after,
@@ -97,4 +100,7 @@ async function saveDefaultOnce() {
 }
 
 show();
+// History sync: now, when back online, when the app is visible again, after each change
+// to a rest (recordChange schedules it), and every few minutes while open.
+startAutoSync();
 saveDefaultOnce().catch((error) => console.warn('Could not save the default session', error));

@@ -16,11 +16,15 @@ async function sha256Hex(buffer) {
 const hashFromUrl = (url) => /\/([0-9a-f]{64})\.[a-z0-9]+$/.exec(url)?.[1];
 
 // The rendition to play: AAC (every phone, iOS included) unless this browser cannot.
+// The smallest rendition this browser is sure it plays (Opus in Chromium and Firefox),
+// else the first one it might play; the server lists AAC, which every phone plays, first.
 export function pickAudio(script) {
   const audio = script.audio ?? [];
   const probe = typeof document !== 'undefined' ? document.createElement('audio') : null;
-  const playable = probe ? audio.find((entry) => probe.canPlayType(entry.mime) !== '') : undefined;
-  return playable ?? audio[0];
+  if (!probe) return audio[0];
+  const sure = audio.filter((entry) => probe.canPlayType(entry.mime) === 'probably');
+  if (sure.length) return sure.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+  return audio.find((entry) => probe.canPlayType(entry.mime) !== '') ?? audio[0];
 }
 
 const mediaUrls = (record) => [record.audio_url, record.captions_url].filter(Boolean);

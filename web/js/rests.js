@@ -1,8 +1,27 @@
 // A rest is one session lain through (completed) or ended early (partial).
 // The record's shape is what history sync sends to the server; keep its fields stable.
-import { all, transaction } from './store.js';
+// Every local change goes through sync.js's recordChange: the rest and its numbered outbox
+// mutation are written in one strict transaction, so nothing is changed without being queued.
+import { all, get } from './store.js';
+import { recordChange } from './sync.js';
 
 const nowIso = () => new Date().toISOString();
+const EDITABLE = ['before_rating', 'after_rating', 'note'];
+
+// Screens listen here to redraw when rests change, on this page or from another device.
+const changes = new EventTarget();
+export const REST_CHANGE_EVENT = 'rests-changed';
+export function notifyRestsChanged() {
+  changes.dispatchEvent(new Event('change'));
+}
+export function onRestsChanged(listener) {
+  changes.addEventListener('change', listener);
+  addEventListener(REST_CHANGE_EVENT, listener); // sync.js announces pulled changes on window
+  return () => {
+    changes.removeEventListener('change', listener);
+    removeEventListener(REST_CHANGE_EVENT, listener);
+  };
+}
 
 export function newRest(script, { before_rating = null } = {}) {
   const startedAt = nowIso();
@@ -36,12 +55,34 @@ export function withCheckIn(rest, { before_rating, after_rating, note }) {
   return { ...rest, before_rating, after_rating, note: note.trim(), updated_at: nowIso() };
 }
 
-// One transaction per save: the history-sync issue adds its outbox entry to this same transaction.
-export function saveRest(rest) {
-  return transaction(['rests'], 'readwrite', (stores, request) => request(stores.rests.put(rest)));
+const visible = (rest) => rest && !rest.deleted;
+
+// Create or replace a rest, with its outbox mutation, in one transaction.
+export async function saveRest(rest) {
+  const result = await recordChange('upsert', rest);
+  notifyRestsChanged();
+  return result;
+}
+
+// Change the check-in of a saved rest (ratings 0-10 or null, note).
+export async function updateRest(id, fields) {
+  const rest = await get('rests', id);
+  if (!visible(rest)) throw new Error('This rest no longer exists.');
+  const changed = Object.fromEntries(EDITABLE.filter((k) => k in fields).map((k) => [k, fields[k]]));
+  const updated = { ...rest, ...changed, updated_at: nowIso() };
+  await saveRest(updated);
+  return updated;
+}
+
+// Deleted for good: sync turns it into a tombstone that wins over edits on every device.
+export async function deleteRest(id) {
+  const rest = await get('rests', id);
+  if (!visible(rest)) return;
+  await recordChange('delete', rest);
+  notifyRestsChanged();
 }
 
 export async function listRests() {
-  const rests = await all('rests');
+  const rests = (await all('rests')).filter(visible);
   return rests.sort((a, b) => b.started_at.localeCompare(a.started_at));
 }

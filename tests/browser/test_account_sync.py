@@ -1,0 +1,317 @@
+"""Accounts and sync in a real browser: two phones on one account, merging, errors, deletion."""
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
+
+from tests.browser.conftest import LiveServer, free_port
+from tests.browser.helpers_history import (
+    earlier_today,
+    live_rests,
+    make_rest,
+    save_rests,
+    wait_outbox_empty,
+)
+from tests.browser.helpers_pwa import (
+    QUICK_SESSION,
+    activate_worker,
+    save_session,
+    wait_until,
+)
+
+PASSWORD = "floor-and-breath-42"
+QUICK = {"routine_id": "quick-reset", "minutes": 3, "cue_density": "guided", "prep_s": 0}
+CSRF = {"X-Requested-With": "rest-guide"}
+
+
+def new_email() -> str:
+    return f"rest-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def sign_up(page: Page, server: LiveServer, email: str, password: str = PASSWORD) -> None:
+    page.goto(server.url + "/settings")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
+def sign_in(page: Page, server: LiveServer, email: str, password: str = PASSWORD) -> None:
+    page.goto(server.url + "/settings")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
+def server_rests(page: Page) -> list[dict[str, Any]]:
+    """The account's rests as the server holds them, asked with this phone's session."""
+    rests: list[dict[str, Any]] = page.evaluate(
+        "fetch('/api/history/rests?limit=500').then((r) => r.json())"
+    )
+    return rests
+
+
+def history_ids(page: Page) -> list[str]:
+    items = page.locator(".rest-item")
+    return [items.nth(i).get_attribute("data-id") or "" for i in range(items.count())]
+
+
+@pytest.fixture
+def phones(
+    browser: Browser, browser_context_args: dict[str, Any]
+) -> Iterator[tuple[BrowserContext, BrowserContext]]:
+    """Two phones: separate browser profiles (cookies, IndexedDB, service worker)."""
+    a = browser.new_context(**browser_context_args)
+    b = browser.new_context(**browser_context_args)
+    yield a, b
+    a.close()
+    b.close()
+
+
+class TestTwoPhones:
+    def test_offline_rests_reach_the_other_phone_and_a_delete_comes_back(
+        self, phones: tuple[BrowserContext, BrowserContext], fresh_server: LiveServer
+    ):
+        context_a, context_b = phones
+        email = new_email()
+
+        # Phone A: an account, and the short session saved for offline.
+        a = context_a.new_page()
+        sign_up(a, fresh_server, email)
+        activate_worker(a)
+        save_session(a, QUICK_SESSION)
+        a.evaluate(
+            """async (choice) => {
+              const { setSetting } = await import('/js/store.js');
+              await setSetting('choice', choice);
+              await setSetting('skipGuide', true);
+            }""",
+            QUICK,
+        )
+
+        # Offline: one rest through the real player, two recorded by the app's own module.
+        context_a.set_offline(True)
+        a.goto(fresh_server.url + "/")
+        a.get_by_role("button", name="Start rest").click()
+        wait_until(a, "() => document.querySelector('audio')?.currentTime > 0")
+        a.evaluate("document.querySelector('audio').playbackRate = 16")
+        a.wait_for_url("**/after", timeout=60_000)
+        a.get_by_label("Before the rest, how did your low back feel?").fill("6")
+        a.get_by_label("How does your low back feel now?").fill("2")
+        a.get_by_role("button", name="Save").click()
+        a.wait_for_url("**/history")
+        save_rests(a, [
+            make_rest(earlier_today(3000), 900, before=7, after=4, note="Morning"),
+            make_rest(earlier_today(1500), 600, minutes=10, completed=False),
+        ])
+        a.get_by_role("link", name="Settings").click()
+        expect(a.get_by_text("3 rests not yet synced.")).to_be_visible()
+
+        # Back online: the app syncs by itself.
+        context_a.set_offline(False)
+        expect(a.get_by_text("All rests synced.")).to_be_visible(timeout=30_000)
+        expect(a.get_by_text(re.compile(r"Last synced today at"))).to_be_visible()
+        on_a = {rest["id"] for rest in live_rests(a)}
+        assert len(on_a) == 3
+        assert {rest["id"] for rest in server_rests(a)} == on_a
+        played = next(r for r in live_rests(a) if r["routine_id"] == "quick-reset")
+        assert played["completed"] is True and played["after_rating"] == 2
+
+        # Phone B signs in and sees the same three rests.
+        b = context_b.new_page()
+        sign_in(b, fresh_server, email)
+        b.get_by_role("link", name="History").click()
+        expect(b.locator(".rest-item")).to_have_count(3)
+        assert set(history_ids(b)) == on_a
+        expect(b.get_by_text("Low back: 6 before → 2 after")).to_be_visible()
+
+        # A delete on B reaches A.
+        doomed = next(r for r in live_rests(b) if r["note"] == "Morning")
+        item = b.locator(f'.rest-item[data-id="{doomed["id"]}"]')
+        item.get_by_role("button", name=re.compile("^Edit")).click()
+        item.get_by_role("button", name="Delete this rest").click()
+        b.get_by_role("dialog").get_by_role("button", name="Delete rest").click()
+        expect(b.locator(".rest-item")).to_have_count(2)
+        wait_outbox_empty(b)
+
+        a.get_by_role("button", name="Sync now").click()
+        expect(a.get_by_text("All rests synced.")).to_be_visible()
+        a.get_by_role("link", name="History").click()
+        expect(a.locator(".rest-item")).to_have_count(2)
+        expect(a.get_by_text("Morning")).to_have_count(0)
+
+        # No duplicates anywhere: each phone and the server hold the same two rests once.
+        remaining = on_a - {doomed["id"]}
+        for phone in (a, b):
+            ids = history_ids(phone)
+            assert len(ids) == len(set(ids)) == 2 and set(ids) == remaining
+        assert sorted(r["id"] for r in server_rests(b)) == sorted(remaining)
+
+
+class TestMerge:
+    def test_signing_in_on_a_phone_with_local_history_keeps_both_sides(
+        self, page: Page, live_server: LiveServer
+    ):
+        email = new_email()
+        account_rest = make_rest(earlier_today(5000), 1200, minutes=20, before=8, after=5)
+        with httpx.Client(base_url=live_server.url, headers=CSRF) as other_phone:
+            other_phone.post("/api/auth/register",
+                             json={"email": email, "password": PASSWORD}).raise_for_status()
+            pushed = other_phone.post("/api/sync/push", json={
+                "client_id": str(uuid.uuid4()),
+                "mutations": [{"seq": 1, "op": "put", "id": account_rest["id"],
+                               "rest": account_rest}],
+            })
+            assert pushed.json()["results"][0]["status"] == "applied"
+
+        local = [make_rest(earlier_today(3000), 900, note="Local one"),
+                 make_rest(earlier_today(2000), 300, minutes=5, completed=False)]
+        page.goto(live_server.url + "/history")
+        save_rests(page, local)
+        sign_in(page, live_server, email)
+        expect(page.get_by_text("All rests synced.")).to_be_visible(timeout=30_000)
+
+        page.get_by_role("link", name="History").click()
+        expect(page.locator(".rest-item")).to_have_count(3)
+        union = {account_rest["id"], *(r["id"] for r in local)}
+        assert set(history_ids(page)) == union
+        assert sorted(r["id"] for r in server_rests(page)) == sorted(union)
+        expect(page.get_by_text("Local one")).to_be_visible()
+
+
+@pytest.fixture
+def strict_server(tmp_path: Path, speech_cache: Path) -> Iterator[LiveServer]:
+    """A server that refuses after three failed attempts, without slowing down first."""
+    server = LiveServer(tmp_path / "data", speech_cache, free_port())
+    server.start({"LOGIN_MAX_FAILURES_ACCOUNT": "3", "LOGIN_SLOWDOWN_AFTER": "50"})
+    yield server
+    server.stop()
+
+
+class TestAccountErrors:
+    def test_errors_from_the_api_are_shown_next_to_the_form(
+        self, page: Page, strict_server: LiveServer
+    ):
+        email = new_email()
+        httpx.post(strict_server.url + "/api/auth/register", headers=CSRF,
+                   json={"email": email, "password": PASSWORD}).raise_for_status()
+        writes: list[Request] = []
+        page.on("request", lambda r: writes.append(r) if r.method != "GET" else None)
+        page.goto(strict_server.url + "/settings")
+        alert = page.locator("#account-slot").get_by_role("alert")
+
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill("short")
+        page.get_by_role("button", name="Create account").click()
+        expect(alert).to_have_text("The password needs at least 8 characters.")
+
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(alert).to_have_text("An account with this email already exists.")
+
+        for _ in range(2):
+            page.get_by_label("Password").fill("not-the-password")
+            page.get_by_role("button", name="Sign in").click()
+            expect(alert).to_have_text("The email or the password is wrong.")
+            page.get_by_label("Password").fill("")
+
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        retry = re.compile(r"^Too many attempts\. Try again in 1[45] minutes\.$")
+        expect(alert).to_have_text(retry)
+        expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+
+        posts = [r for r in writes if "/api/auth/" in r.url]
+        assert len(posts) == 4
+        assert all(r.headers.get("x-requested-with") == "rest-guide" for r in posts)
+
+
+class TestDeleteAccount:
+    def start_with_a_synced_rest(self, page: Page, server: LiveServer) -> tuple[str, str]:
+        email = new_email()
+        sign_up(page, server, email)
+        rest = make_rest(earlier_today(2000), 900, note="Kept on the phone")
+        save_rests(page, [rest])
+        wait_outbox_empty(page)
+        return email, rest["id"]
+
+    def delete_account(self, page: Page, clear_device: bool) -> None:
+        page.get_by_role("button", name="Delete account").click()
+        dialog = page.get_by_role("dialog", name="Delete your account?")
+        expect(dialog).to_contain_text("erases your account and every rest stored with it")
+        expect(dialog).to_contain_text("This device keeps its own copy")
+        dialog.get_by_label("Password").fill("wrong-password")
+        dialog.get_by_role("button", name="Delete account").click()
+        expect(dialog.get_by_role("alert")).to_have_text(
+            "The password is wrong; nothing was erased."
+        )
+        dialog.get_by_label("Password").fill(PASSWORD)
+        if clear_device:
+            dialog.get_by_label("Also clear the history on this device").check()
+        dialog.get_by_role("button", name="Delete account").click()
+        expect(dialog).to_have_count(0)
+        expect(page.get_by_role("button", name="Create account")).to_be_visible()
+
+    def test_server_data_is_erased_and_the_device_keeps_its_copy(
+        self, page: Page, live_server: LiveServer
+    ):
+        email, rest_id = self.start_with_a_synced_rest(page, live_server)
+        self.delete_account(page, clear_device=False)
+
+        gone = httpx.post(live_server.url + "/api/auth/login", headers=CSRF,
+                          json={"email": email, "password": PASSWORD})
+        assert gone.status_code == 401
+        page.get_by_role("link", name="History").click()
+        expect(page.get_by_text("Kept on the phone")).to_be_visible()
+        assert [r["id"] for r in live_rests(page)] == [rest_id]
+
+    def test_the_device_can_be_cleared_too(self, page: Page, live_server: LiveServer):
+        self.start_with_a_synced_rest(page, live_server)
+        self.delete_account(page, clear_device=True)
+        page.get_by_role("link", name="History").click()
+        expect(page.get_by_text("No rests yet.")).to_be_visible()
+        assert live_rests(page) == []
+
+
+class TestSignOut:
+    def test_sign_out_keeps_the_history_on_the_device(self, page: Page, live_server: LiveServer):
+        sign_up(page, live_server, new_email())
+        save_rests(page, [make_rest(earlier_today(2000), 900, note="Still here")])
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        assert page.evaluate("fetch('/api/auth/me').then((r) => r.status)") == 401
+        page.get_by_role("link", name="History").click()
+        expect(page.get_by_text("Still here")).to_be_visible()
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_account_screenshots(
+    page: Page, context: BrowserContext, live_server: LiveServer, artifacts_dir: Path, theme: str
+):
+    context.add_init_script(f"localStorage.setItem('crg-theme', '{theme}')")
+    page.goto(live_server.url + "/settings")
+    page.get_by_role("heading", name="Account").scroll_into_view_if_needed()
+    page.get_by_label("Email").fill("not-an-account@example.org")
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#account-slot").get_by_role("alert")).to_be_visible()
+    page.screenshot(path=artifacts_dir / f"settings-account-signed-out-{theme}.png")
+
+    sign_up(page, live_server, new_email())
+    context.set_offline(True)
+    save_rests(page, [make_rest(earlier_today(d * 600 + 900), 600) for d in range(2)])
+    expect(page.get_by_text("2 rests not yet synced.")).to_be_visible()
+    page.get_by_role("heading", name="Account").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts_dir / f"settings-account-signed-in-{theme}.png")
+    context.set_offline(False)
+    wait_outbox_empty(page)
+    page.get_by_role("button", name="Delete account").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.screenshot(path=artifacts_dir / f"settings-account-delete-{theme}.png")
