@@ -1,9 +1,11 @@
 """The database engine and the per-request session (the request is the transaction)."""
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 
-from fastapi import Request
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
@@ -26,13 +28,45 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=settings.db_connections,
+            max_overflow=0,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def make_session_slots(settings: Settings) -> anyio.Semaphore:
+    """Admit at most as many requests to the database as there are connections.
+
+    A sync route takes several worker-thread hops (dependencies, the body, the response
+    model) while its session holds a connection, and maybe a lock. Unbounded, every worker
+    thread can end up waiting for a connection or a lock held by a request that itself
+    waits for a free thread: a deadlock that only a timeout breaks. Requests beyond the
+    slots wait in the event loop instead, and the thread pool is sized above the slots,
+    so an admitted request always finds a thread.
+    """
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, settings.db_connections + 8)
+    return anyio.Semaphore(settings.db_connections)
+
+
+async def session_slot(request: Request) -> AsyncIterator[None]:
+    async with request.app.state.session_slots:
+        yield
+
+
+def get_session(
+    request: Request, _slot: Annotated[None, Depends(session_slot)]
+) -> Iterator[Session]:
     """Commit when the request succeeds, roll back when it raises."""
     with Session(request.app.state.engine, expire_on_commit=False) as session:
         try:

@@ -3,7 +3,7 @@ from fastapi.responses import FileResponse
 
 from app.audio.store import MEDIA_NAME, MEDIA_TYPES
 from app.deps import MediaStoreDep, SessionDep
-from app.errors import NotFound
+from app.errors import NotFound, error_responses
 
 router = APIRouter(tags=["media"])
 
@@ -11,7 +11,7 @@ router = APIRouter(tags=["media"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.get("/media/{name}", response_class=FileResponse)
+@router.get("/media/{name}", response_class=FileResponse, responses=error_responses(404))
 def get_media(name: str, db: SessionDep, store: MediaStoreDep) -> FileResponse:
     """A rendered audio track or captions file; answers Range requests with 206."""
     path = store.local_path(db, name) if MEDIA_NAME.match(name) else None

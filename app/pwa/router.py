@@ -1,5 +1,6 @@
 """The web app: the shell page for every screen, /sw.js, the manifest and static files."""
 
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -16,8 +17,13 @@ REVALIDATE = "no-cache"
 class RevalidatedFiles(StaticFiles):
     """StaticFiles (Range, ETag, 304) with an explicit revalidate-always policy."""
 
-    def file_response(self, full_path: str | Path, stat_result, scope: Scope,  # type: ignore[no-untyped-def]
-                      status_code: int = 200) -> Response:
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Cache-Control"] = REVALIDATE
         return response

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.deps import SessionDep, SessionScriptsDep
+from app.errors import error_responses
 from app.routines import service
 from app.routines.definition import CueDensity
 from app.routines.schemas import RoutinePublic, SessionOptions, SessionScriptOut
@@ -16,13 +17,14 @@ def list_routines() -> list[RoutinePublic]:
     return service.list_routines()
 
 
-@router.get("/{routine_id}")
+@router.get("/{routine_id}", responses=error_responses(404))
 def get_routine(routine_id: str) -> RoutinePublic:
     """One routine."""
     return service.routine_public(service.get_routine(routine_id))
 
 
-@router.get("/{routine_id}/session", response_model=SessionScriptOut)
+@router.get("/{routine_id}/session", response_model=SessionScriptOut,
+            responses=error_responses(404))
 def get_session_script(
     routine_id: str,
     db: SessionDep,

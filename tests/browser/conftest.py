@@ -79,14 +79,13 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
-        env = {
-            **os.environ,
-            "DATA_DIR": str(self.data_dir),
-            "SPEECH_CACHE_DIR": str(self.speech_cache),
-            "ENVIRONMENT": "test",
+        env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+        env.update(
+            DATA_DIR=str(self.data_dir),
+            SPEECH_CACHE_DIR=str(self.speech_cache),
+            ENVIRONMENT="test",
             **(extra_env or {}),
-        }
-        env.pop("DATABASE_URL", None)
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,

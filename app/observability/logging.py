@@ -1,0 +1,115 @@
+"""Log set-up: JSON lines (production) or readable lines (development), each with a request id.
+
+The request id lives in a context variable set by the request middleware; a log record
+factory copies it onto every record when the record is made, so any handler (ours, pytest's
+caplog, a library's) sees it, including lines written from a sync route's worker thread.
+"""
+
+import json
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from app.config import Settings
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# A client-sent id is echoed into logs and headers, so only short, plain tokens are taken.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Belt and braces: an `extra` field whose name says it is a secret is never written out.
+_SECRET_WORDS = ("password", "secret", "token", "cookie", "authorization", "session_id")
+_HANDLER_MARK = "_crg_handler"
+
+
+def accept_or_make_request_id(sent: str | None) -> str:
+    """The client's X-Request-ID when it is a sane token, else a fresh random one."""
+    if sent and _SANE_REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+def _install_record_factory() -> None:
+    current = logging.getLogRecordFactory()
+    if getattr(current, "_crg_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    factory._crg_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in vars(record).items():
+        if key in _STANDARD_ATTRS or key == "request_id" or key.startswith("_"):
+            continue
+        lowered = key.lower()
+        fields[key] = "[redacted]" if any(w in lowered for w in _SECRET_WORDS) else value
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        entry.update(_extra_fields(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class HumanFormatter(logging.Formatter):
+    """`12:00:01 INFO app.access [3f2a9c1e] GET /api/routines 200 4.2 ms`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(rid)s %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", None)
+        setattr(record, "rid", f" [{request_id[:8]}]" if request_id else "")  # noqa: B010
+        try:
+            return super().format(record)
+        finally:
+            delattr(record, "rid")
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Install (or replace) this app's handler on the root logger; other handlers stay."""
+    _install_record_factory()
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.json_logs else HumanFormatter())
+    setattr(handler, _HANDLER_MARK, True)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # Uvicorn's own lines go through our handler (so they are JSON too); its access log is
+    # replaced by ours, which carries the request id, route template and duration.
+    for name in ("uvicorn", "uvicorn.error"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    return handler

@@ -1,0 +1,119 @@
+"""Prometheus metrics (prometheus-client) and the small functions the app calls to count.
+
+Labels are bounded on purpose: routes by their template (`/media/{sha256}.{ext}`, never the
+raw path), methods from a fixed set, render labels from the built-in routine ids.
+"""
+
+import os
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Protocol, TypeVar
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+UNMATCHED_ROUTE = "<unmatched>"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+HTTP_REQUESTS = Counter(
+    "crg_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "crg_http_request_duration_seconds",
+    "Time from request to the last byte of the response.",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+SESSION_RENDERS = Counter(
+    "crg_session_renders_total",
+    "Sessions rendered to audio (warm answers from memory or the database are not renders).",
+    ["routine", "cue_density", "outcome"],
+)
+SESSION_RENDER_SECONDS = Histogram(
+    "crg_session_render_duration_seconds",
+    "Time to render one session: speech, mix, encode, store.",
+    ["routine"],
+    buckets=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0),
+)
+SYNC_BATCHES = Counter("crg_sync_batches_total", "Sync push batches handled.")
+SYNC_MUTATIONS = Counter(
+    "crg_sync_mutations_total",
+    "Pushed mutations by result: applied, duplicate (seen before: skipped), superseded, "
+    "not_applied (after a gap: skipped), rejected.",
+    ["result"],
+)
+PUSH_SENDS = Counter(
+    "crg_push_sends_total", "Web Push messages sent, by outcome (sent, gone, failed).",
+    ["outcome"],
+)
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "OTHER"
+
+
+def observe_request(method: str, route: str, status: int, duration_s: float) -> None:
+    labels = (method_label(method), route, str(status))
+    HTTP_REQUESTS.labels(*labels).inc()
+    HTTP_REQUEST_SECONDS.labels(*labels).observe(duration_s)
+
+
+@contextmanager
+def observe_render(routine_id: str, cue_density: str) -> Iterator[None]:
+    """Wraps one render: counts it (ok or error) and times the ones that succeed."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        SESSION_RENDERS.labels(routine_id, cue_density, outcome).inc()
+        if outcome == "ok":
+            SESSION_RENDER_SECONDS.labels(routine_id).observe(time.perf_counter() - started)
+
+
+class _MutationResult(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+class _PushOutcome(Protocol):
+    @property
+    def results(self) -> Iterable[_MutationResult]: ...
+
+
+PushOutcome = TypeVar("PushOutcome", bound=_PushOutcome)
+
+
+def record_sync_batch(outcome: PushOutcome) -> PushOutcome:
+    """Counts one push batch and its results; returns it unchanged, so a route can wrap
+    its return value in one call."""
+    SYNC_BATCHES.inc()
+    for result, count in Tally(r.status for r in outcome.results).items():
+        SYNC_MUTATIONS.labels(result).inc(count)
+    return outcome
+
+
+def record_push_send(outcome: str) -> None:
+    """Counts one Web Push send: `sent`, `gone` (subscription expired) or `failed`."""
+    PUSH_SENDS.labels(outcome).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The Prometheus text of this process, or of every worker in multiprocess mode."""
+    # prometheus-client itself switches to shared files when this variable is set at start
+    # (uvicorn --workers N); then the figures of all workers must be read from that folder.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,90 @@
+"""Per request: a request id (echoed as X-Request-ID), one access log line, the metrics.
+
+Pure ASGI: it only looks at `http.response.start` and the end of the body, so streamed and
+Range (206) responses pass through byte for byte.
+"""
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.logging import accept_or_make_request_id, request_id_var
+from app.observability.metrics import UNMATCHED_ROUTE, observe_request
+
+access_log = logging.getLogger("app.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+# Probes hit these every few seconds; a success there is logged at DEBUG only.
+PROBE_ROUTES = frozenset({"/api/health", "/api/ready", "/metrics"})
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template; one fixed label for paths that match none."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+
+
+def _level(status: int, route: str) -> int:
+    if status >= 500:
+        return logging.ERROR
+    if status in (401, 403, 429):
+        return logging.WARNING  # denials: refused sign-ins, missing sessions, CSRF, throttling
+    if route in PROBE_ROUTES and status < 400:
+        return logging.DEBUG
+    return logging.INFO
+
+
+class RequestObservability:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent_id = None
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER:
+                sent_id = value.decode("latin-1")
+                break
+        request_id = accept_or_make_request_id(sent_id)
+        # Each request runs in its own task with its own copy of the context, so this does
+        # not leak into other requests; it stays set for the 500 handler outside us.
+        request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != REQUEST_ID_HEADER]
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            duration_s = time.perf_counter() - started
+            route = route_template(scope)
+            observe_request(scope["method"], route, status, duration_s)
+            level = _level(status, route)
+            if access_log.isEnabledFor(level):
+                # The path without its query string; never headers, cookies or bodies.
+                client = scope.get("client")
+                access_log.log(
+                    level,
+                    "%s %s %d %.1f ms", scope["method"], scope["path"], status, duration_s * 1000,
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration_s * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                )
