@@ -54,12 +54,8 @@ def onset_errors(client: TestClient, body: dict, audio: dict, tmp: Path) -> list
     return errors
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--requests", type=int, default=300)
-    args = parser.parse_args()
-
+def measure(requests: int = 300) -> dict[str, float]:
+    """Every figure of the audio engine, from a cold start in a temp data dir."""
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -77,9 +73,9 @@ def main() -> None:
 
             warm = [
                 timed(client, url, minutes=20, cues="guided", prep=30)[0] * 1000
-                for _ in range(args.requests)
+                for _ in range(requests)
             ]
-            baseline = [timed(client, "/api/routines")[0] * 1000 for _ in range(args.requests)]
+            baseline = [timed(client, "/api/routines")[0] * 1000 for _ in range(requests)]
             results["warm_ms_p50"] = statistics.median(warm)
             results["warm_ms_p99"] = percentile(warm, 0.99)
             results["baseline_routines_ms_p50"] = statistics.median(baseline)
@@ -95,7 +91,47 @@ def main() -> None:
                 errors = onset_errors(client, body, audio, tmp)
                 results[f"{kind}_onset_ms_median"] = statistics.median(errors)
                 results[f"{kind}_onset_ms_max"] = max(errors)
+    return results
 
+
+def run(quick: bool = False, requests: int | None = None) -> dict:
+    """The figures for bench/run_all.py, each with its same-run baseline where there is one."""
+    from bench.common import Figure
+
+    r = measure(requests or (30 if quick else 300))
+    figures = [
+        Figure("audio", "cold render, 20-min guided session", r["cold_20min_s"], "s",
+               r["track_s"], "track length", goal=f"< {TARGETS['cold_20min_s']:.0f} s",
+               met=r["cold_20min_s"] < TARGETS["cold_20min_s"]),
+        Figure("audio", "render of a new length (speech cached)", r["cold_new_length_s"], "s",
+               r["track_s"], "track length"),
+        Figure("audio", "warm session script p50", r["warm_ms_p50"], "ms",
+               r["baseline_routines_ms_p50"], "GET /api/routines",
+               goal=f"< {TARGETS['warm_ms']:.0f} ms", met=r["warm_ms_p50"] < TARGETS["warm_ms"]),
+    ]
+    for kind in ("m4a", "webm"):
+        if f"{kind}_kb_per_min" not in r:
+            continue
+        figures.append(Figure("audio", f"{kind} KB per minute", r[f"{kind}_kb_per_min"], "KB"))
+        figures.append(Figure(
+            "audio", f"{kind} cue-onset error (max)", r[f"{kind}_onset_ms_max"], "ms",
+            goal=f"< {TARGETS['onset_ms']:.0f} ms",
+            met=r[f"{kind}_onset_ms_max"] < TARGETS["onset_ms"],
+            extra={"median_ms": r[f"{kind}_onset_ms_median"]}))
+    if "m4a_20min_kb" in r:
+        figures.append(Figure("audio", "m4a 20-min track", r["m4a_20min_kb"], "KB",
+                              goal=f"< {TARGETS['aac_20min_kb']:.0f} KB",
+                              met=r["m4a_20min_kb"] < TARGETS["aac_20min_kb"]))
+    return {"figures": figures, "skipped": {}, "details": r}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+
+    results = measure(args.requests)
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value:10.3f}")

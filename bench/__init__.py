@@ -1,0 +1,1 @@
+"""Benchmarks: `python bench/run_all.py` runs them all (see bench/run_all.py)."""
