@@ -1,6 +1,8 @@
 """Turn a compiled session into its media: one continuous track per rendition, and captions."""
 
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,12 @@ from app.audio.store import MediaFile, media_file
 from app.audio.tts import SpeechVoice
 from app.routines.compiler import CompiledSession
 
+Encoder = Callable[[np.ndarray, int, Path], None]
+# AAC first: every phone plays it. Opus is smaller where the browser supports it.
+RENDITIONS: tuple[tuple[str, Encoder], ...] = (("m4a", encode_m4a), ("webm", encode_opus))
+
 # Bump when the mix or the encoders change what bytes a session renders to.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 SAMPLE_RATE = 22_050
 
 
@@ -33,12 +39,15 @@ def render_media(
 ) -> tuple[list[tuple[MediaFile, bytes]], tuple[MediaFile, bytes]]:
     """The audio renditions (AAC first: every phone plays it) and the WebVTT captions."""
     samples = render_track(compiled, voice)
-    audio: list[tuple[MediaFile, bytes]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for extension, encode in (("m4a", encode_m4a), ("webm", encode_opus)):
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(len(RENDITIONS)) as pool:
+
+        def encoded(extension: str, encode: Encoder) -> tuple[MediaFile, bytes]:
             path = Path(tmp) / f"track.{extension}"
             encode(samples, SAMPLE_RATE, path)
-            audio.append(media_file(path.read_bytes(), extension))
+            return media_file(path.read_bytes(), extension)
+
+        # The encoders release the GIL, so the renditions encode side by side.
+        audio = list(pool.map(lambda rendition: encoded(*rendition), RENDITIONS))
     captions = webvtt(
         [(cue.at_s, cue.end_s, cue.text) for cue in compiled.cues if cue.kind == "voice"]
     )

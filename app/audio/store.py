@@ -15,8 +15,9 @@ from app.models import MediaAsset
 from app.models.media import utc_now
 
 MEDIA_TYPES = {
-    "m4a": "audio/mp4",
-    "webm": "audio/webm",
+    # The codecs tell a browser's canPlayType() exactly what it would have to decode.
+    "m4a": 'audio/mp4; codecs="mp4a.40.2"',
+    "webm": 'audio/webm; codecs="opus"',
     "ogg": "audio/ogg",
     "vtt": "text/vtt",
 }

@@ -66,7 +66,6 @@ def bell_seconds(strikes: int) -> float:
 def phase_lengths(routine: Routine, total_s: float) -> list[float]:
     """Split the session into phases: fixed phases first, weighted ones share the rest."""
     fixed = sum(p.fixed_s or 0 for p in routine.phases)
-    weight = sum(p.weight or 0 for p in routine.phases)
     weighted_min = sum(p.min_s for p in routine.phases if p.weight)
     # A short session shrinks the fixed phases (never below their minimum) to leave
     # at least 40 % of the time for the rest itself.
@@ -75,12 +74,30 @@ def phase_lengths(routine: Routine, total_s: float) -> list[float]:
     left = total_s - sum(lengths)
     if left < weighted_min:
         raise CompileError(f"{routine.id}: {total_s / 60:g} minutes is too short for its phases")
-    for i, p in enumerate(routine.phases):
-        if p.weight:
-            lengths[i] = left * p.weight / weight
+    # Weighted phases share what is left by weight; one whose share falls below its
+    # minimum is held at the minimum and the others share the remainder.
+    free = {i for i, p in enumerate(routine.phases) if p.weight}
+    while free:
+        weight = sum(routine.phases[i].weight or 0 for i in free)
+        short = {
+            i
+            for i in free
+            if left * (routine.phases[i].weight or 0) / weight < routine.phases[i].min_s
+        }
+        if not short:
+            for i in free:
+                lengths[i] = left * (routine.phases[i].weight or 0) / weight
+            break
+        for i in short:
+            lengths[i] = routine.phases[i].min_s
+            left -= routine.phases[i].min_s
+        free -= short
     # Whole seconds for phase boundaries; the last phase absorbs the rounding.
     rounded = [float(round(x)) for x in lengths]
     rounded[-1] = total_s - sum(rounded[:-1])
+    # Tiny weighted shares can round to nothing (or below): a phase of no time is an error.
+    if min(rounded) < 1:
+        raise CompileError(f"{routine.id}: {total_s / 60:g} minutes is too short for its phases")
     return rounded
 
 

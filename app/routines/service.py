@@ -15,16 +15,21 @@ from app.audio.store import MediaStore
 from app.audio.tts import SpeechVoice
 from app.errors import InvalidOptions, NotFound
 from app.models import RenderedSession
+from app.observability.metrics import observe_render
 from app.routines.catalog import builtin_routines
 from app.routines.compiler import compile_session, estimated_speech_seconds
 from app.routines.definition import CUE_DENSITIES, Routine
 from app.routines.schemas import (
+    AudioOut,
+    CueOut,
     MinutesOut,
     PhaseOutline,
+    PhaseSpanOut,
     RoutinePublic,
     SessionDefaults,
     SessionOptions,
     SessionScriptOut,
+    VoiceOut,
 )
 
 
@@ -107,7 +112,8 @@ class SessionScripts:
         stored = db.get(RenderedSession, version)
         if stored is not None:
             return stored.script_json.encode()
-        body = self._render(db, routine, options, version)
+        with observe_render(routine.id, options.cues):
+            body = self._render(db, routine, options, version)
         db.add(
             RenderedSession(
                 version=version,
@@ -138,20 +144,20 @@ class SessionScripts:
             prep_s=options.prep_s,
             duration_s=compiled.duration_s,
             version=version,
-            voice={"id": voice.id} if voice else None,
-            phases=[vars(span) for span in compiled.phases],
+            voice=VoiceOut(id=voice.id) if voice else None,
+            phases=[PhaseSpanOut(**vars(span)) for span in compiled.phases],
             cues=[
-                {
-                    "at_s": cue.at_s,
-                    "end_s": round(cue.end_s, 3),
-                    "kind": cue.kind,
-                    "text": cue.text,
-                    "phase": cue.phase,
-                }
+                CueOut(
+                    at_s=cue.at_s,
+                    end_s=round(cue.end_s, 3),
+                    kind=cue.kind,
+                    text=cue.text,
+                    phase=cue.phase,
+                )
                 for cue in compiled.cues
             ],
             audio=[
-                {"url": f.url, "mime": f.mime, "bytes": f.size_bytes, "sha256": f.sha256}
+                AudioOut(url=f.url, mime=f.mime, bytes=f.size_bytes, sha256=f.sha256)
                 for f, _ in audio
             ],
             captions_url=captions[0].url,

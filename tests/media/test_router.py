@@ -33,7 +33,7 @@ class TestRangeRequests:
         assert response.status_code == 200
         assert response.headers["accept-ranges"] == "bytes"
         assert "immutable" in response.headers["cache-control"]
-        assert response.headers["content-type"] == "audio/mp4"
+        assert response.headers["content-type"] == 'audio/mp4; codecs="mp4a.40.2"'
 
     def test_a_range_past_the_end_is_416(self, shared_client, track):
         response = shared_client.get(

@@ -92,6 +92,13 @@ class TestScaling:
         assert short[ids.index("setup")] == long[ids.index("setup")]
         assert long[ids.index("rest")] > 1.8 * short[ids.index("rest")]
 
+    def test_every_phase_gets_at_least_its_minimum(self):
+        for routine in ROUTINES:
+            for minutes in range(routine.minutes.min, routine.minutes.max + 1):
+                lengths = phase_lengths(routine, minutes * 60)
+                for phase, length in zip(routine.phases, lengths, strict=True):
+                    assert length >= phase.min_s - 1, (routine.id, minutes, phase.id)
+
     def test_leg_slide_switches_sides_in_order(self):
         routine = builtin_routines()["leg-slide"]
         script = compile_session(routine, 20, "guided", 30, estimated_speech_seconds)

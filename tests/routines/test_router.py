@@ -27,7 +27,8 @@ class TestSessionScript:
         assert body["routine_id"] == "quick-reset"
         assert body["duration_s"] == 190
         assert body["cues"] and all(0 <= c["at_s"] < 190 for c in body["cues"])
-        assert body["audio"][0]["mime"] == "audio/mp4"
+        # AAC first: the rendition every phone plays; Opus is the smaller extra.
+        assert [a["mime"].split(";")[0] for a in body["audio"]] == ["audio/mp4", "audio/webm"]
         assert body["captions_url"].endswith(".vtt")
         assert body["voice"] is not None
 
