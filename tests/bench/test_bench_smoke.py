@@ -1,0 +1,103 @@
+"""The benchmark scripts still run and still produce figures (tiny sizes, no timing asserts).
+
+The one hard contract checked here is the load test's reconcile: after a burst of mixed
+traffic, the server holds exactly what the devices made, 0 lost and 0 duplicated.
+"""
+
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import api, lighthouse, load, sync
+from bench.common import Figure, make_rest, print_table, write_json
+from tests.conftest import IN_CI
+
+
+def _by_name(figures: list[Figure]) -> dict[str, Figure]:
+    return {f"{f.section}: {f.name}": f for f in figures}
+
+
+def test_load_mix_loses_and_duplicates_nothing() -> None:
+    result = load.run(duration_s=3, devices=4, accounts=2, baseline_s=1, database="sqlite")
+
+    checks = result["reconcile"]
+    assert checks["expected"] > 0, "the devices made no records: the check would be empty"
+    assert (checks["lost"], checks["duplicated"]) == (0, 0)
+    assert (checks["unexpected"], checks["mismatched"]) == (0, 0)
+    assert result["total"]["requests"] > 0
+    assert {"pull", "push"} <= set(result["per_kind"])
+
+
+def test_reconcile_counts_what_is_wrong() -> None:
+    """A negative control: the checker sees a lost, a doubled, a stray and a changed record."""
+    device = load.Device(account=0, cookie="c")
+    kept, lost, edited = make_rest(), make_rest(), make_rest()
+    device.ledger = {kept["id"]: kept, lost["id"]: lost, edited["id"]: edited}
+    stray = make_rest()
+
+    def change(rest: dict) -> dict:
+        return {"id": rest["id"], "deleted": False, "sync_version": 1, "rest": rest}
+
+    state = [change(kept), change(kept), change(stray), change({**edited, "note": "other"})]
+    checks = load.reconcile([device], {0: state})
+
+    assert checks["lost"] == 1
+    assert checks["duplicated"] == 1
+    assert checks["unexpected"] == 1
+    assert checks["mismatched"] == 1
+
+
+def test_sync_bench_measures_push_and_pull_against_the_floor() -> None:
+    result = sync.run(records=100, batch=50, repeats=1, databases=["sqlite"])
+
+    figures = result["figures"]
+    assert [f.unit for f in figures] == ["ms", "ms"]
+    assert all(f.value > 0 and f.baseline and f.baseline > 0 for f in figures)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None and not IN_CI, reason="wrk is not installed")
+def test_api_bench_measures_each_endpoint_against_the_ceiling() -> None:
+    result = api.run(duration_s=1, repeats=1, databases=["sqlite"], connections=[1],
+                     voice=False)
+
+    figures = _by_name(result["figures"])
+    ceiling = figures["api sqlite: ceiling (raw ASGI) c1"]
+    routines = figures["api sqlite: GET /api/routines c1"]
+    assert ceiling.value > 0
+    assert routines.value > 0 and routines.baseline == ceiling.value
+    assert figures["api sqlite: GET /api/routines c1 p99"].unit == "ms"
+    assert figures["api sqlite: errors (non-2xx, socket)"].value == 0
+
+
+LIGHTHOUSE_READY = lighthouse.missing_tools() is None and lighthouse.lighthouse_bin().exists()
+
+
+@pytest.mark.skipif(
+    not IN_CI and not LIGHTHOUSE_READY,
+    reason="Lighthouse is not installed in .bench-cache (python bench/lighthouse.py installs it)",
+)
+def test_lighthouse_bench_reports_three_scores() -> None:
+    result = lighthouse.run(runs=1, voice=False, pages=("app",))
+
+    assert result["skipped"] == {}
+    scores = {f.name: f.value for f in result["figures"]}
+    assert len(scores) == 3
+    assert all(0 <= value <= 100 for value in scores.values())
+
+
+def test_table_and_json_take_missing_figures(tmp_path: Path) -> None:
+    figures = [Figure("s", "stalled p99", math.inf, "ms", 2.0, "ceiling", goal="< 50 ms",
+                      met=False),
+               Figure("s", "empty", math.nan, "ms")]
+    out = io.StringIO()
+    print_table(figures, out)
+    path = tmp_path / "results.json"
+    write_json(path, {"figures": figures})
+
+    assert "stalled p99" in out.getvalue() and "NO" in out.getvalue()
+    written = json.loads(path.read_text())["figures"]
+    assert written[0]["value"] is None and written[0]["ratio"] is None
