@@ -1,7 +1,8 @@
 """The database engine and the per-request session (the request is the transaction)."""
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -9,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 
@@ -64,14 +66,36 @@ async def session_slot(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def get_session(
-    request: Request, _slot: Annotated[None, Depends(session_slot)]
-) -> Iterator[Session]:
-    """Commit when the request succeeds, roll back when it raises."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit when the work succeeds, roll back when it raises."""
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+def get_session(
+    request: Request, _slot: Annotated[None, Depends(session_slot)]
+) -> Iterator[Session]:
+    """The request is the transaction."""
+    with session_scope(request.app.state.engine) as session:
+        yield session
+
+
+T = TypeVar("T")
+
+
+async def in_session(request: Request, work: Callable[[Session], T]) -> T:
+    """Run work in its own transaction on a worker thread, for an async route that
+    needs the database only sometimes (a warm answer takes no slot and no thread)."""
+    async with request.app.state.session_slots:
+
+        def run() -> T:
+            with session_scope(request.app.state.engine) as session:
+                return work(session)
+
+        return await run_in_threadpool(run)

@@ -6,12 +6,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.sync.schemas import UtcDatetime
 
-# Deliberately loose: one @, a dot in the domain, no spaces. Deliverability is not checked.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Deliberately loose: one @, a dot in the domain, no spaces or control characters.
+# Deliverability is not checked. The classes are spelt out instead of \s, which means
+# different characters in Python, in pydantic's Rust regex and in JSON Schema's ECMA regex.
+_PART = r"[^@ \x00-\x1f\x7f]+"
+_BLANK = " \t\n\r\f\v"  # what normalise_email strips from both ends
+_EMAIL = re.compile(rf"^{_PART}@{_PART}\.{_PART}$")
+EMAIL_PATTERN = rf"^[ \t\n\r\f\v]*{_PART}@{_PART}\.{_PART}[ \t\n\r\f\v]*$"
 
 
 def normalise_email(value: str) -> str:
-    value = value.strip().lower()
+    value = value.strip(_BLANK).lower()
     if not _EMAIL.match(value):
         raise ValueError("not an email address")
     return value
@@ -21,7 +26,7 @@ class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # The pattern tells API clients what normalise_email accepts (it strips, then matches).
-    email: str = Field(max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
     # 8 is the floor people accept; the ceiling bounds hashing work per request.
     password: str = Field(min_length=8, max_length=256)
 

@@ -1,8 +1,9 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from app.deps import SessionDep, SessionScriptsDep
+from app.db import in_session
+from app.deps import SessionScriptsDep
 from app.errors import error_responses
 from app.routines import service
 from app.routines.definition import CueDensity
@@ -11,23 +12,26 @@ from app.routines.schemas import RoutinePublic, SessionOptions, SessionScriptOut
 router = APIRouter(prefix="/api/routines", tags=["routines"])
 
 
+# Reads of built-in data and of sessions this instance remembers are `async def`: they
+# never block, so they skip the hop to a worker thread.
 @router.get("")
-def list_routines() -> list[RoutinePublic]:
+async def list_routines() -> list[RoutinePublic]:
     """The built-in routines with their lengths, phases and default options."""
     return service.list_routines()
 
 
 @router.get("/{routine_id}", responses=error_responses(404))
-def get_routine(routine_id: str) -> RoutinePublic:
+async def get_routine(routine_id: str) -> RoutinePublic:
     """One routine."""
     return service.routine_public(service.get_routine(routine_id))
 
 
-@router.get("/{routine_id}/session", response_model=SessionScriptOut,
-            responses=error_responses(404))
-def get_session_script(
+@router.get(
+    "/{routine_id}/session", response_model=SessionScriptOut, responses=error_responses(404)
+)
+async def get_session_script(
     routine_id: str,
-    db: SessionDep,
+    request: Request,
     scripts: SessionScriptsDep,
     minutes: Annotated[int | None, Query(ge=1, le=120)] = None,
     cues: CueDensity | None = None,
@@ -42,5 +46,7 @@ def get_session_script(
         cues=routine.default_cues if cues is None else cues,
         prep_s=routine.default_prep_s if prep is None else prep,
     )
-    body = scripts.script_json(db, routine, options)
+    body = scripts.remembered(routine, options) or await in_session(
+        request, lambda db: scripts.script_json(db, routine, options)
+    )
     return Response(body, media_type="application/json")

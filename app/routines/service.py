@@ -90,6 +90,11 @@ class SessionScripts:
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
 
+    def remembered(self, routine: Routine, options: SessionOptions) -> bytes | None:
+        """The script from this instance's memory, or None: no database, no thread."""
+        check_options(routine, options)
+        return self._memory.get(self.version(routine, options))
+
     def script_json(self, db: Session, routine: Routine, options: SessionOptions) -> bytes:
         check_options(routine, options)
         version = self.version(routine, options)

@@ -79,3 +79,40 @@ class TestSessionErrors:
         body = response.json()
         assert body["error"] == "VALIDATION_ERROR"
         assert mentions in body["detail"]
+
+
+class TestRenderOnce:
+    def test_concurrent_requests_for_a_new_session_render_it_once(self, shared_client):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from prometheus_client import REGISTRY
+
+        labels = {"routine": "quick-reset", "cue_density": "sparse", "outcome": "ok"}
+
+        def renders() -> float:
+            return REGISTRY.get_sample_value("crg_session_renders_total", labels) or 0.0
+
+        before = renders()
+        params = {"minutes": 7, "cues": "sparse", "prep": 17}
+        with ThreadPoolExecutor(6) as pool:
+            bodies = list(pool.map(lambda _: session(shared_client, **params), range(6)))
+        assert renders() == before + 1
+        assert all(body == bodies[0] for body in bodies)
+
+
+class TestDeterminism:
+    def test_two_instances_with_nothing_shared_render_identical_bytes(
+        self, tmp_path, speech_cache
+    ):
+        from app.main import create_app
+        from tests.conftest import make_settings
+
+        tracks = []
+        for name in ("one", "two"):
+            # Separate databases, media and speech caches: the voice speaks every line anew.
+            settings = make_settings(tmp_path / name, tmp_path / name / "speech")
+            with TestClient(create_app(settings)) as client:
+                body = session(client, minutes=3, cues="sparse", prep=0)
+                tracks.append([(a["sha256"], a["bytes"]) for a in body["audio"]])
+                tracks[-1].append(body["captions_url"])
+        assert tracks[0] == tracks[1]
