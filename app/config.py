@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Connections per instance (PostgreSQL: pool plus overflow; SQLite: one pool). As many
     # requests as connections use the database at once; the rest queue.
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # SQLite has one writer at a time: a few connections queue writes fairly in the app,
+    # where many would poll SQLite's busy handler. Default: 4 for SQLite, 10 (+10) otherwise.
+    db_pool_size: int | None = Field(default=None, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     # Keys this app writes to Redis start with this, so apps can share one Redis.
     redis_key_prefix: str = "crg:"
@@ -80,7 +82,9 @@ class Settings(BaseSettings):
 
     @property
     def db_connections(self) -> int:
-        return self.db_pool_size + self.db_max_overflow
+        if self.is_sqlite:
+            return self.db_pool_size or 4
+        return (self.db_pool_size or 10) + self.db_max_overflow
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,11 +18,13 @@ def speech_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(data_dir: Path, speech_cache: Path, **overrides: object) -> Settings:
+    # The machine's own DATABASE_URL or REDIS_URL must not leak into isolated tests.
+    isolated: dict[str, object] = {"database_url": None, "redis_url": None}
     return Settings(
         environment="test",
         data_dir=data_dir,
         SPEECH_CACHE_DIR=speech_cache,
-        **overrides,  # type: ignore[arg-type]
+        **(isolated | overrides),  # type: ignore[arg-type]
     )
 
 

@@ -1,10 +1,12 @@
 """Create account, sign in, sign out, who am I, erase account."""
 
 import logging
-import time
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Request, Response, status
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service
 from app.auth.errors import BadCredentials, EmailTaken, RateLimited, WrongPassword
@@ -23,6 +25,7 @@ from app.auth.sessions import (
     set_session_cookie,
     start_session,
 )
+from app.db import in_session
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.errors import error_responses
 from app.models import User
@@ -85,24 +88,31 @@ def register(body: Credentials, request: Request, response: Response, db: Sessio
 
 
 @router.post("/login", responses=error_responses(401, 429))
-def login(body: SignInCredentials, request: Request, response: Response, db: SessionDep,
-          settings: SettingsDep, hashing: HashingDep, throttle: ThrottleDep) -> UserPublic:
+async def login(body: SignInCredentials, request: Request, response: Response,
+                settings: SettingsDep, hashing: HashingDep,
+                throttle: ThrottleDep) -> UserPublic:
     """Sign in; the same answer for an unknown email and a wrong password."""
     address = _address(request)
-    delay_s = _checked_delay(throttle, body.email, address)
+    delay_s = await run_in_threadpool(_checked_delay, throttle, body.email, address)
     if delay_s:
-        time.sleep(delay_s)  # a sync route: this holds one worker thread, not the event loop
-    user = service.authenticate(db, hashing, body.email, body.password)
-    if user is None:
-        throttle.failed(body.email, address)
-        log.info("sign-in failed (%s)", throttle.account_key(body.email)[:13])
-        raise BadCredentials("The email or the password is wrong.")
-    throttle.succeeded(body.email)
-    # Rotation: whatever session this browser had is ended, a new id is issued.
-    end_session(db, request.cookies.get(settings.session_cookie_name))
-    set_session_cookie(response, start_session(db, user, settings), settings)
-    log.info("signed in: user %s", user.id)
-    return _public(user)
+        # Waited out before a database slot is taken: failed sign-ins queue here, and the
+        # requests of everyone else keep their connections.
+        await anyio.sleep(delay_s)
+
+    def sign_in(db: Session) -> UserPublic:
+        user = service.authenticate(db, hashing, body.email, body.password)
+        if user is None:
+            throttle.failed(body.email, address)
+            log.info("sign-in failed (%s)", throttle.account_key(body.email)[:13])
+            raise BadCredentials("The email or the password is wrong.")
+        throttle.succeeded(body.email)
+        # Rotation: whatever session this browser had is ended, a new id is issued.
+        end_session(db, request.cookies.get(settings.session_cookie_name))
+        set_session_cookie(response, start_session(db, user, settings), settings)
+        log.info("signed in: user %s", user.id)
+        return _public(user)
+
+    return await in_session(request, sign_in)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

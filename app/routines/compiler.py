@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.errors import AppError
 from app.routines.definition import CueDensity, Line, Phase, Routine
 
 SpeechSeconds = Callable[[str], float]
@@ -21,8 +22,11 @@ CLOSING_MARGIN_S = 3.0  # quiet kept between the last closing line and the phase
 MIN_GAP_S = 1.0  # no two cues may be closer than this
 
 
-class CompileError(ValueError):
+class CompileError(AppError):
     """The routine cannot fit the requested length (a data error, or a length out of range)."""
+
+    code = "SESSION_DOES_NOT_FIT"
+    status_code = 422
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Invariants (docs/sync.md explains them):
 - a tombstone is final: later puts of that id change nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +50,11 @@ def lock_user_counter(db: Session, user_id: int) -> int:
     else:
         db.execute(update(User).where(User.id == user_id)  # type: ignore[arg-type]
                    .values(sync_version=User.sync_version))
-    return int(db.scalar(query) or 0)
+    counter = db.scalar(query)
+    if counter is None:
+        # Erased while this request waited for the lock: nothing may be written for it.
+        raise NotFound("No such account.")
+    return int(counter)
 
 
 REST: Table = Rest.__table__  # type: ignore[attr-defined]
@@ -207,7 +212,7 @@ def pull(db: Session, user_id: int, client_id: str | None, since: int,
                        SyncClient.client_id == (client_id or ""))  # type: ignore[arg-type]
     rest_join = and_(REST.c.user_id == User.id, REST.c.sync_version > after,
                      REST.c.sync_version <= User.sync_version)
-    rows = db.execute(
+    query = (
         select(User.sync_version.label("counter"),  # type: ignore[attr-defined]
                SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
                purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
@@ -217,14 +222,24 @@ def pull(db: Session, user_id: int, client_id: str | None, since: int,
         .outerjoin(REST, rest_join)
         .where(User.id == user_id)  # type: ignore[arg-type]
         .order_by(REST.c.sync_version)
-        .limit(limit + 1)
-    ).all()
+    )
+
+    def read(page: int | None) -> Sequence[Any]:
+        return db.execute(query if page is None else query.limit(page)).all()
+
+    # A snapshot from scratch (a new device, or one whose cookie predates purged
+    # tombstones) comes whole, in one answer: a page's cookie would predate the purge
+    # too, and the next page would start the snapshot over, forever.
+    rows = read(None if since == 0 else limit + 1)
+    if rows and rows[0].reset and len(rows) > limit:
+        rows = read(None)
+    snapshot = since == 0 or bool(rows and rows[0].reset)
     if not rows:
         raise NotFound("No such account.")
     first = rows[0]
     changes = [row for row in rows if row[5] is not None]  # 5: id (outer join: None)
-    has_more = len(changes) > limit
-    changes = changes[:limit]
+    has_more = not snapshot and len(changes) > limit
+    changes = changes if snapshot else changes[:limit]
     return {
         "changes": [_change(row[3], row[4], tuple(row[5:])) for row in changes],
         "cookie": changes[-1][4] if has_more else int(first.counter),

@@ -96,6 +96,38 @@ class TestTombstonePurge:
         current = account.get("/api/sync/pull", params={"since": 3}).json()
         assert current["reset"] is False
 
+    def test_a_snapshot_after_a_purge_comes_whole_and_paging_ends(
+        self, sync_client: TestClient
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from sqlalchemy import update
+        from sqlmodel import Session
+
+        from app.models import Rest
+
+        account = sign_up(sync_client)
+        phone, gone = new_client_id(), make_rest()
+        rests = [make_rest() for _ in range(6)]
+        account.post("/api/sync/push", json={"client_id": phone, "mutations": [
+            *[put(i + 1, r) for i, r in enumerate(rests)], put(7, gone), delete(8, gone["id"])]})
+        with Session(sync_client.app.state.engine) as db:  # type: ignore[attr-defined]
+            db.execute(update(Rest).where(Rest.deleted.is_(True))  # type: ignore[attr-defined]
+                       .values(deleted_at=datetime.now(UTC) - timedelta(days=181)))
+            db.commit()
+        account.post("/api/sync/push", json={"client_id": phone,
+                                             "mutations": [put(9, make_rest())]})
+        # Pages of 3 from a cookie older than the purge, and from scratch: each page's
+        # cookie would also predate the purge, so a paged snapshot would restart forever.
+        for since in (1, 0):
+            seen, cookie, more, pulls = [], since, True, 0
+            while more and pulls < 10:
+                page = account.get("/api/sync/pull", params={"since": cookie, "limit": 3}).json()
+                seen += [c["id"] for c in page["changes"]]
+                cookie, more, pulls = page["cookie"], page["has_more"], pulls + 1
+            assert pulls == 1
+            assert len(seen) == 7 and gone["id"] not in seen
+
     def test_recent_tombstones_are_kept(self, sync_client: TestClient) -> None:
         account = sign_up(sync_client)
         phone, gone = new_client_id(), make_rest()

@@ -125,7 +125,9 @@ export class RestSession extends EventTarget {
     if (active === this) active = null;
     this.rest = finishRest(this.rest, { actual_s: played, completed });
     try {
-      await saveRest(this.rest);
+      // A player opened and left without a second of audio (a reload of /play, say) is not
+      // a rest: nothing goes to history or to the other devices.
+      if (completed || this.rest.actual_s >= 1) await saveRest(this.rest);
     } finally {
       this.dispatchEvent(new CustomEvent('end', { detail: this.rest }));
     }

@@ -41,7 +41,15 @@ export async function transaction(storeNames, mode, work) {
     tx.oncomplete = resolve;
     tx.onabort = tx.onerror = () => reject(tx.error);
   });
-  const result = await work(stores, request);
+  let result;
+  try {
+    result = await work(stores, request);
+  } catch (error) {
+    // Nothing half-written: without abort, the writes made before the throw would commit.
+    try { tx.abort(); } catch { /* already finished */ }
+    done.catch(() => {});
+    throw error;
+  }
   await done;
   return result;
 }

@@ -174,6 +174,16 @@ async function applyPage(page, id, seen) {
       if (change.deleted) s.rests.put({ id: change.id, deleted: true });
       else if (!pending.has(change.id)) s.rests.put(change.rest);
     }
+    if (page.reset) {
+      // A whole snapshot after tombstones were purged: a synced rest missing from it was
+      // deleted elsewhere. Rests with changes still pending are this device's to keep.
+      const present = new Set(page.changes.map((change) => change.id));
+      for (const rest of await request(s.rests.getAll())) {
+        if (!rest.deleted && !present.has(rest.id) && !pending.has(rest.id)) {
+          s.rests.put({ id: rest.id, deleted: true });
+        }
+      }
+    }
     kvPut(s.kv, K.cookie, page.cookie);
     return page.changes.length;
   });
@@ -181,6 +191,8 @@ async function applyPage(page, id, seen) {
 
 async function pullAll(merging) {
   const seen = merging ? new Set() : null;
+  // A merge must see the whole account, even when an interrupted merge saved a cookie.
+  if (merging) await transaction('kv', 'readwrite', (s) => kvPut(s.kv, K.cookie, 0));
   let pulled = 0;
   for (let round = 0; round < 100000; round += 1) {
     const { id, cookie } = await transaction('kv', 'readonly', async (s, request) => ({

@@ -54,7 +54,7 @@ export const LEARN_HTML = `
 
 <section aria-labelledby="variation">
   <h2 id="variation">One leg long</h2>
-  <p>The "Leg slide" routine adds a slow change. Start with both knees bent. After a while, slide one leg out long along the floor and leave it there for 5 to 10 minutes. Then bend it back, and lengthen the other leg for the same time. Each hip gets its own turn to let go.</p>
+  <p>The "Leg slide" routine adds a slow change. Start with both knees bent. After a while, slide one leg out long along the floor and leave it there for several minutes (about six in the default 20-minute session; a longer session gives each leg more). Then bend it back, and lengthen the other leg for the same time. Each hip gets its own turn to let go.</p>
 </section>
 
 <section aria-labelledby="getting-up">
