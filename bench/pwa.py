@@ -24,8 +24,9 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.browser.helpers_pwa import wait_until  # noqa: E402
+from tests.server_process import LiveServer, free_port  # noqa: E402
 
 CPU_SLOWDOWN = 4
 SHELL_TARGET_KB = 80

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.aio import run_async
-from tests.browser.conftest import LiveServer, free_port
+from tests.server_process import LiveServer, free_port
 from tests.sync.conftest import postgres_url  # noqa: F401  (fixture)
 from tests.sync.factories import make_rest, new_client_id, put
 

@@ -1,19 +1,13 @@
 """Real-browser tests: Playwright driving Debian's Chromium against a real server process."""
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import IN_CI
+from tests.server_process import ROOT, LiveServer, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,7 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--autoplay-policy=no-user-gesture-required",
 ]
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -59,72 +52,6 @@ def browser_context_args(browser_context_args: dict) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    """A uvicorn process serving the app; can be stopped and started again (same data)."""
-
-    data_dir: Path
-    speech_cache: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, extra_env: dict[str, str] | None = None) -> None:
-        env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-        env.update(
-            DATA_DIR=str(self.data_dir),
-            SPEECH_CACHE_DIR=str(self.speech_cache),
-            ENVIRONMENT="test",
-            **(extra_env or {}),
-        )
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the app server exited during start-up")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("the app server did not become healthy in 30 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-
 def _start_server(data_dir: Path, speech_cache: Path) -> LiveServer:
     server = LiveServer(data_dir, speech_cache, free_port())
     server.start()
@@ -154,3 +81,4 @@ def artifacts_dir() -> Path:
     path = ARTIFACTS / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+

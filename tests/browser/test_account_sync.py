@@ -10,7 +10,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
-from tests.browser.conftest import LiveServer, free_port
 from tests.browser.helpers_history import (
     earlier_today,
     live_rests,
@@ -24,6 +23,7 @@ from tests.browser.helpers_pwa import (
     save_session,
     wait_until,
 )
+from tests.server_process import LiveServer, free_port
 
 PASSWORD = "floor-and-breath-42"
 QUICK = {"routine_id": "quick-reset", "minutes": 3, "cue_density": "guided", "prep_s": 0}

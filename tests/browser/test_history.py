@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer
 from tests.browser.helpers_history import (
     earlier_today,
     live_rests,
@@ -22,6 +21,7 @@ from tests.browser.helpers_history import (
     stored_rests,
 )
 from tests.browser.helpers_pwa import wait_until
+from tests.server_process import LiveServer
 
 
 def seeded(page: Page, server: LiveServer) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, BrowserType, Page
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.helpers_pwa import activate_worker
+from tests.server_process import LiveServer
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer
 from tests.browser.helpers_pwa import (
     RENDER_TIMEOUT_MS,
     cache_names,
@@ -10,6 +9,7 @@ from tests.browser.helpers_pwa import (
     wait_ready_offline,
     wait_until,
 )
+from tests.server_process import LiveServer
 
 APP_ROUTES = ["/learn", "/history", "/settings", "/downloads", "/setup"]
 

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import LiveServer
 from tests.browser.helpers_pwa import activate_worker, save_session
+from tests.server_process import LiveServer
 
 RANGED_FETCH = """async ([url, range]) => {
   const response = await fetch(url, { headers: { Range: range } });

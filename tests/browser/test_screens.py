@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.server_process import LiveServer
 
 RENDER_TIMEOUT_MS = 120_000  # a session's first render synthesises its voice lines
 QUICK = {"routine_id": "quick-reset", "minutes": 3, "cue_density": "guided", "prep_s": 0}

@@ -2,7 +2,6 @@
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer
 from tests.browser.helpers_pwa import (
     QUICK_SESSION,
     activate_worker,
@@ -11,6 +10,7 @@ from tests.browser.helpers_pwa import (
     wait_until,
     worker_version,
 )
+from tests.server_process import LiveServer
 
 START_REST = """async (query) => {
   const script = await (await fetch(query)).json();

@@ -1,74 +1,23 @@
 """Fault tools for the outage tests: an app server process, a cuttable TCP proxy, a client."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from tests.browser.conftest import ROOT, free_port
+from tests.server_process import AppServer, free_port
 from tests.sync.factories import make_rest, put
 
 CSRF = {"X-Requested-With": "rest-guide"}
 
 
-@dataclass
-class AppProcess:
-    """One uvicorn worker serving the app; it can be killed and started again (same data)."""
+class AppProcess(AppServer):
+    """The app with no voice (outages need no speech), its output kept quiet."""
 
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "ENVIRONMENT": "test", "VOICE_ENABLED": "false", **self.env}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "critical"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the app server exited during start-up")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the app server did not become healthy in 20 s")
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no cleanup, as when a worker is lost."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.alive:
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.process = None
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__({"VOICE_ENABLED": "false", **env}, quiet=True)
 
 
 class TcpProxy:

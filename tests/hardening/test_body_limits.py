@@ -22,8 +22,8 @@ from starlette.types import Message
 from app.config import Settings
 from app.main import create_app
 from tests.aio import run_async
-from tests.browser.conftest import LiveServer, free_port
 from tests.conftest import make_settings
+from tests.server_process import LiveServer, free_port
 
 LIMIT = 64 * 1024
 CHUNK = 16 * 1024

@@ -2,83 +2,18 @@
 server commits), duplicated and reordered requests, server restarts mid-run."""
 
 import contextlib
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.auth.helpers import COOKIE, CSRF, PASSWORD, new_email
+from tests.server_process import AppServer
 from tests.sync.simdevice import Dropped
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    """A uvicorn process of the app; `restart` kills it hard and starts it again."""
-
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        # Another process may take the port while this one is down: then take a new one
-        # (devices read `url` on every request).
-        for _ in range(3):
-            try:
-                self._start_once()
-                return
-            except RuntimeError:
-                self.stop()
-                self.port = free_port()
-        self._start_once()
-
-    def _start_once(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env={**env, **self.env},
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the app server exited during start-up")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the app server did not become healthy in 30 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()  # a crash, not a graceful stop: in-flight requests are cut
-            self.process.wait()
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+ServerProcess = AppServer  # restart() is a crash: kill, then start again
 
 
 def create_account(url: str) -> str:
