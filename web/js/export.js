@@ -1,11 +1,6 @@
 // Export the device's history as CSV or JSON, made here on the phone (works offline).
 // The columns match the server's account export, so both files read the same.
-
-export const EXPORT_FIELDS = [
-  'id', 'routine_id', 'title', 'minutes', 'cue_density', 'prep_s', 'version', 'started_at',
-  'ended_at', 'time_zone', 'planned_s', 'actual_s', 'completed', 'before_rating',
-  'after_rating', 'note', 'updated_at',
-];
+import { REST_FIELDS } from './sync.js';
 
 function cellText(value) {
   if (value === null || value === undefined) return '';
@@ -22,12 +17,12 @@ export function csvCell(value) {
 }
 
 export function toCsv(rests) {
-  const rows = [EXPORT_FIELDS, ...rests.map((rest) => EXPORT_FIELDS.map((name) => rest[name]))];
+  const rows = [REST_FIELDS, ...rests.map((rest) => REST_FIELDS.map((name) => rest[name]))];
   return `${rows.map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }
 
 export function toJson(rests, now = new Date()) {
-  const pick = (rest) => Object.fromEntries(EXPORT_FIELDS.map((name) => [name, rest[name] ?? null]));
+  const pick = (rest) => Object.fromEntries(REST_FIELDS.map((name) => [name, rest[name] ?? null]));
   return JSON.stringify({ exported_at: now.toISOString(), rests: rests.map(pick) }, null, 2);
 }
 

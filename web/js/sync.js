@@ -25,7 +25,8 @@ import { transaction } from './store.js';
 export const SYNC_EVENT = 'crg-sync';
 const RESTS_CHANGED = 'rests-changed';
 const PUSH_BATCH = 200; // the server takes up to 500 per push
-const FIELDS = ['id', 'routine_id', 'title', 'minutes', 'cue_density', 'prep_s', 'version',
+// The rest record's fields, as the server stores them (docs/sync.md).
+export const REST_FIELDS = ['id', 'routine_id', 'title', 'minutes', 'cue_density', 'prep_s', 'version',
   'started_at', 'ended_at', 'time_zone', 'planned_s', 'actual_s', 'completed',
   'before_rating', 'after_rating', 'note', 'updated_at'];
 const DEFAULTS = { before_rating: null, after_rating: null, note: '' };
@@ -34,7 +35,7 @@ const K = { client: 'sync.clientId', seq: 'sync.nextSeq', cookie: 'sync.cookie',
 
 
 // The server's record shape only: local-only fields never leave the device.
-const wire = (rest) => Object.fromEntries(FIELDS.map((k) => [k, k in DEFAULTS ? (rest[k] ?? DEFAULTS[k]) : rest[k]]));
+const wire = (rest) => Object.fromEntries(REST_FIELDS.map((k) => [k, k in DEFAULTS ? (rest[k] ?? DEFAULTS[k]) : rest[k]]));
 const kvGet = async (kv, request, key, fallback) => (await request(kv.get(key)))?.value ?? fallback;
 const kvPut = (kv, key, value) => kv.put({ key, value });
 
