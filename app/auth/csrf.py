@@ -4,9 +4,10 @@ A cross-site HTML form cannot set a custom header, and a cross-site fetch() that
 needs a CORS preflight this app never grants; the Origin check is a second, independent lock.
 """
 
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import error_response
 
 CSRF_HEADER = "x-requested-with"
 CSRF_VALUE = "rest-guide"
@@ -49,8 +50,4 @@ class CsrfMiddleware:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": "CSRF_REJECTED", "detail": problem}).encode()
-        await send({"type": "http.response.start", "status": 403, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        ]})
-        await send({"type": "http.response.body", "body": body})
+        await error_response(403, "CSRF_REJECTED", problem)(scope, receive, send)

@@ -1,20 +1,16 @@
 """Refuse API request bodies over the limit with 413, before reading them whole."""
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import error_response
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({
-        "error": "PAYLOAD_TOO_LARGE",
-        "detail": f"The request body is over the limit of {limit} bytes.",
-    }).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]})
-    await send({"type": "http.response.body", "body": body})
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    # The rest of the body is never read: the connection cannot be reused.
+    refusal = error_response(413, "PAYLOAD_TOO_LARGE",
+                             f"The request body is over the limit of {limit} bytes.",
+                             headers={"connection": "close"})
+    await refusal(scope, receive, send)
 
 
 class BodyLimitMiddleware:
@@ -36,7 +32,7 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_big = True
             if too_big:
-                await _too_large(send, self.max_bytes)
+                await _too_large(scope, receive, send, self.max_bytes)
                 return
             await self.app(scope, receive, send)
             return
@@ -53,7 +49,7 @@ class BodyLimitMiddleware:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+                await _too_large(scope, receive, send, self.max_bytes)
                 return
             if not message.get("more_body", False):
                 break
