@@ -14,10 +14,10 @@ router = APIRouter(prefix="/api/routines", tags=["routines"])
 
 # Reads of built-in data and of sessions this instance remembers are `async def`: they
 # never block, so they skip the hop to a worker thread.
-@router.get("")
-async def list_routines() -> list[RoutinePublic]:
+@router.get("", response_model=list[RoutinePublic])
+async def list_routines() -> Response:
     """The built-in routines with their lengths, phases and default options."""
-    return service.list_routines()
+    return Response(service.routines_json(), media_type="application/json")
 
 
 @router.get("/{routine_id}", responses=error_responses(404))

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 
+from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -58,6 +59,12 @@ def routine_public(routine: Routine) -> RoutinePublic:
 
 def list_routines() -> list[RoutinePublic]:
     return [routine_public(r) for r in builtin_routines().values()]
+
+
+@lru_cache(maxsize=1)
+def routines_json() -> bytes:
+    """The built-in routines never change while the app runs: serialised once."""
+    return TypeAdapter(list[RoutinePublic]).dump_json(list_routines())
 
 
 def check_options(routine: Routine, options: SessionOptions) -> None:
