@@ -1,6 +1,6 @@
 """Onset detection: where does sound start after a stretch of quiet.
 
-The recipe from the toolchain notes: RMS over a 10 ms window, 1 ms hop, threshold
+An energy detector: RMS over a 10 ms window, 1 ms hop, threshold
 -45 dBFS, and at least 0.8 s of quiet before a new onset counts. The window trails its
 hop (it covers the 10 ms *before* the hop), and the onset is then refined to the first
 sample in that window whose magnitude reaches the threshold, so a sharp attack at sample
