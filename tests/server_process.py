@@ -21,6 +21,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(
+    base_url: str, within_s: float = 15, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until /api/health answers 200; fails early if the server process has exited."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError("the app server exited during start-up")
+        try:
+            if httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"/api/health did not answer 200 within {within_s} s")
+
+
 @dataclass
 class AppServer:
     """A uvicorn process serving the app; it can be stopped, killed and started again on
@@ -62,17 +79,7 @@ class AppServer:
             cwd=ROOT, env={**inherited, "ENVIRONMENT": "test", **self.env},
             stdout=output, stderr=output,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the app server exited during start-up")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"the app server did not become healthy in {START_TIMEOUT_S} s")
+        wait_healthy(self.url, START_TIMEOUT_S, self.process)
 
     def stop(self) -> None:
         """A graceful stop; a kill if it does not come."""

@@ -124,18 +124,6 @@ def put_batch(first_seq: int, count: int) -> list[dict[str, Any]]:
     return [put(first_seq + i, make_rest(note=f"rest {first_seq + i}")) for i in range(count)]
 
 
-def wait_healthy(base_url: str, within_s: float = 15) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"/api/health did not recover within {within_s} s")
-
-
 def pull_all(client: httpx.Client, client_id: str) -> tuple[list[dict[str, Any]], int, int]:
     """Every change from the start: (changes, cookie, last_applied_seq)."""
     changes: list[dict[str, Any]] = []

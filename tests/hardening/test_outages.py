@@ -24,8 +24,8 @@ from tests.hardening.outages import (
     raw_request,
     session_cookie,
     sign_up,
-    wait_healthy,
 )
+from tests.server_process import wait_healthy
 from tests.sync.factories import delete, new_client_id
 
 
