@@ -7,24 +7,26 @@ from sqlmodel import Session
 
 from app.audio.store import MediaStore
 from app.auth.errors import NotSignedIn
-from app.auth.sessions import user_for_token
+from app.auth.sessions import user_for_token, user_id_for_token
 from app.config import Settings
 from app.db import get_session
 from app.models import User
 from app.routines.service import SessionScripts
 
 
-def get_app_settings(request: Request) -> Settings:
+# Accessors of app state are `async def`: FastAPI runs a plain `def` dependency on a
+# worker thread, a hop that costs more than the lookup.
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_scripts(request: Request) -> SessionScripts:
+async def get_session_scripts(request: Request) -> SessionScripts:
     scripts: SessionScripts = request.app.state.session_scripts
     return scripts
 
 
-def get_media_store(request: Request) -> MediaStore:
+async def get_media_store(request: Request) -> MediaStore:
     store: MediaStore = request.app.state.media_store
     return store
 
@@ -42,11 +44,28 @@ def get_optional_user(request: Request, db: SessionDep, settings: SettingsDep) -
     return user_for_token(db, request.cookies.get(settings.session_cookie_name), settings)
 
 
-def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
     if user is None:
         raise NotSignedIn("Sign in first.")
     return user
 
 
+async def get_session_token(request: Request, settings: SettingsDep) -> str:
+    """The sign-in cookie, unchecked: for routes that check it inside `in_session`."""
+    token = request.cookies.get(settings.session_cookie_name)
+    if not token:
+        raise NotSignedIn("Sign in first.")
+    return token
+
+
+def signed_in_user_id(db: Session, token: str, settings: Settings) -> int:
+    """The user behind a session token, inside the caller's transaction; 401 when none."""
+    user_id = user_id_for_token(db, token, settings)
+    if user_id is None:
+        raise NotSignedIn("Sign in first.")
+    return user_id
+
+
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
+SessionToken = Annotated[str, Depends(get_session_token)]

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, text
 from sqlmodel import Field, SQLModel
 
 from app.models.media import utc_now
@@ -15,7 +15,12 @@ class Rest(SQLModel, table=True):
     """
 
     __tablename__ = "rest"
-    __table_args__ = (Index("ix_rest_user_id_sync_version", "user_id", "sync_version"),)
+    __table_args__ = (
+        Index("ix_rest_user_id_sync_version", "user_id", "sync_version"),
+        # Tombstones only: each push looks for old ones to purge, and most rests are not.
+        Index("ix_rest_tombstones", "user_id", "deleted_at",
+              sqlite_where=text("deleted IS 1"), postgresql_where=text("deleted IS true")),
+    )
 
     user_id: int = Field(
         sa_column=Column(

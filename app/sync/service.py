@@ -14,19 +14,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
+    Select,
     Table,
     and_,
     bindparam,
     case,
     delete,
-    func,
     insert,
-    literal,
     or_,
     select,
     update,
 )
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from app.errors import NotFound
 from app.models import Rest, SyncClient, SyncRejection, User
@@ -37,20 +37,29 @@ CONTENT_FIELDS = tuple(name for name in RestIn.model_fields if name != "id")
 DATETIME_FIELDS = ("started_at", "ended_at", "updated_at")
 
 
-def lock_user_counter(db: Session, user_id: int) -> int:
-    """Take the per-user write lock and read the counter under it.
+USER: Table = User.__table__  # type: ignore[attr-defined]
+CLIENT: Table = SyncClient.__table__  # type: ignore[attr-defined]
+_LOCK_USER_ROW = select(USER.c.id).where(USER.c.id == bindparam("user_id")).with_for_update()
+_TAKE_WRITE_LOCK = (update(USER).where(USER.c.id == bindparam("user_id"))
+                    .values(sync_version=USER.c.sync_version))
+_COUNTER = select(USER.c.sync_version).where(USER.c.id == bindparam("user_id"))
 
-    PostgreSQL: SELECT ... FOR UPDATE on the user's row serialises pushes of one user
+
+def lock_user(db: Session, user_id: int) -> None:
+    """Take the per-user write lock, before anything is read.
+
+    PostgreSQL: SELECT ... FOR UPDATE on the user's row serialises writes of one user
     across every app instance. SQLite: a no-op UPDATE as the first write takes the
-    database's write lock now (as BEGIN IMMEDIATE would), before anything is read.
+    database's write lock now (as BEGIN IMMEDIATE would).
     """
-    query = select(col(User.sync_version)).where(col(User.id) == user_id)
-    if db.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    else:
-        db.execute(update(User).where(User.id == user_id)  # type: ignore[arg-type]
-                   .values(sync_version=User.sync_version))
-    counter = db.scalar(query)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    db.execute(_LOCK_USER_ROW if postgres else _TAKE_WRITE_LOCK, {"user_id": user_id})
+
+
+def lock_user_counter(db: Session, user_id: int) -> int:
+    """Take the per-user write lock and read the counter under it."""
+    lock_user(db, user_id)
+    counter = db.scalar(_COUNTER, {"user_id": user_id})
     if counter is None:
         # Erased while this request waited for the lock: nothing may be written for it.
         raise NotFound("No such account.")
@@ -130,16 +139,52 @@ class _Batch:
             self.db.execute(update(REST).where(*_MATCH), changed)
 
 
+# A push runs these statements, built once: building one costs more than running it.
+# Read after the lock, in a statement of its own: under PostgreSQL's READ COMMITTED a
+# statement that waited for the lock still sees the other tables as they were when it
+# began, so a device row the previous push just made would be missed.
+_COUNTER_AND_DEVICE = (
+    select(USER.c.sync_version, CLIENT.c.last_seq)
+    .select_from(USER.outerjoin(CLIENT, and_(CLIENT.c.user_id == USER.c.id,
+                                             CLIENT.c.client_id == bindparam("client_id"))))
+    .where(USER.c.id == bindparam("user_id"))
+)
+_KNOWN_ROWS = select(REST.c.id, REST.c.deleted).where(
+    REST.c.user_id == bindparam("user_id"), REST.c.id.in_(bindparam("ids", expanding=True)))
+_NEW_DEVICE = insert(CLIENT)
+_DEVICE_SEEN = (update(CLIENT)
+                .where(CLIENT.c.user_id == bindparam("match_user_id"),
+                       CLIENT.c.client_id == bindparam("match_client_id"))
+                .values(last_seq=bindparam("last_seq"), updated_at=bindparam("updated_at")))
+_SET_COUNTER = (update(USER).where(USER.c.id == bindparam("user_id"))
+                .values(sync_version=bindparam("version")))
+_PURGE_OLD_TOMBSTONES = (
+    delete(REST)
+    .where(REST.c.user_id == bindparam("user_id"), REST.c.deleted.is_(True),
+           REST.c.deleted_at < bindparam("before"))
+    .returning(REST.c.sync_version)
+)
+_purged = bindparam("purged", type_=Integer)
+_RAISE_PURGED_MARK = (
+    update(USER).where(USER.c.id == bindparam("user_id"))
+    .values(purged_through_version=case((USER.c.purged_through_version < _purged, _purged),
+                                        else_=USER.c.purged_through_version))
+)
+
+
 def push(db: Session, user_id: int, client_id: str, mutations: list[Mutation],
          tombstone_keep_days: int) -> PushResponse:
     """Apply a device's batch in order: skip what was seen, stop at a gap."""
-    version = lock_user_counter(db, user_id)
-    client = db.get(SyncClient, (user_id, client_id), populate_existing=True)
-    last_seq = client.last_seq if client else 0
-    ids = {m.id for m in mutations if m.seq > last_seq}
+    lock_user(db, user_id)
+    state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id, "client_id": client_id}).first()
+    if state is None:
+        # Erased while this request waited for the lock: nothing may be written for it.
+        raise NotFound("No such account.")
+    version, known_last_seq = int(state.sync_version), state.last_seq
+    last_seq = known_last_seq or 0
+    ids = [m.id for m in mutations if m.seq > last_seq]
     rows = {rest_id: _RowState(exists=True, deleted=bool(deleted)) for rest_id, deleted in
-            db.execute(select(REST.c.id, REST.c.deleted).where(
-                REST.c.user_id == user_id, REST.c.id.in_(ids)))} if ids else {}
+            db.execute(_KNOWN_ROWS, {"user_id": user_id, "ids": ids})} if ids else {}
     batch = _Batch(db, user_id, client_id, version, rows, datetime.now(UTC))
     results: list[MutationResult] = []
     gap = False
@@ -154,29 +199,26 @@ def push(db: Session, user_id: int, client_id: str, mutations: list[Mutation],
             results.append(batch.apply(mutation))
             last_seq = mutation.seq
     batch.write()
-    if client is None:
-        client = SyncClient(user_id=user_id, client_id=client_id, last_seq=last_seq)
-    client.last_seq = last_seq
-    client.updated_at = batch.now
-    db.add(client)
-    db.execute(update(User).where(User.id == user_id)  # type: ignore[arg-type]
-               .values(sync_version=batch.version))
+    if known_last_seq is None:
+        db.execute(_NEW_DEVICE, {"user_id": user_id, "client_id": client_id,
+                                 "last_seq": last_seq, "created_at": batch.now,
+                                 "updated_at": batch.now})
+    else:
+        db.execute(_DEVICE_SEEN, {"match_user_id": user_id, "match_client_id": client_id,
+                                  "last_seq": last_seq, "updated_at": batch.now})
+    if batch.version != version:
+        db.execute(_SET_COUNTER, {"user_id": user_id, "version": batch.version})
     _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
-    db.flush()
+    db.flush()  # rejections
     return PushResponse(last_applied_seq=last_seq, sync_version=batch.version, results=results)
 
 
 def _purge_tombstones(db: Session, user_id: int, before: datetime) -> None:
     """Drop tombstones older than the keep period; devices behind them must reset."""
-    old = (REST.c.user_id == user_id, REST.c.deleted.is_(True), REST.c.deleted_at < before)
-    newest = db.execute(select(func.max(REST.c.sync_version)).where(*old)).scalar_one()
-    if newest is None:
-        return
-    db.execute(delete(REST).where(*old))
-    purged = db.execute(select(col(User.purged_through_version))
-                        .where(col(User.id) == user_id)).scalar_one()
-    db.execute(update(User).where(col(User.id) == user_id)
-               .values(purged_through_version=max(purged, int(newest))))
+    purged = db.execute(_PURGE_OLD_TOMBSTONES, {"user_id": user_id, "before": before}).all()
+    if purged:
+        db.execute(_RAISE_PURGED_MARK,
+                   {"user_id": user_id, "purged": max(int(v) for v, in purged)})
 
 
 REST_NAMES = ("id", *CONTENT_FIELDS)
@@ -193,6 +235,35 @@ def _change(deleted: bool, version: int, values: tuple[Any, ...]) -> dict[str, A
             "rest": dict(zip(REST_NAMES, fields, strict=True))}
 
 
+def _pull_statement() -> Select[*tuple[Any, ...]]:
+    since = bindparam("since", type_=Integer)
+    purged_or_ahead = or_(
+        and_(since > 0, since < User.purged_through_version),
+        since > User.sync_version,
+    )
+    after = case((purged_or_ahead, 0), else_=since)
+    client_join = and_(SyncClient.user_id == User.id,  # type: ignore[arg-type]
+                       SyncClient.client_id == bindparam("client_id"))  # type: ignore[arg-type]
+    rest_join = and_(REST.c.user_id == User.id, REST.c.sync_version > after,
+                     REST.c.sync_version <= User.sync_version)
+    return (
+        select(User.sync_version.label("counter"),  # type: ignore[attr-defined]
+               SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
+               purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
+               *(REST.c[name] for name in REST_NAMES))
+        .select_from(User)
+        .outerjoin(SyncClient, client_join)
+        .outerjoin(REST, rest_join)
+        .where(User.id == bindparam("user_id"))  # type: ignore[arg-type]
+        .order_by(REST.c.sync_version)
+    )
+
+
+# Built once: every device polls this, and building it costs more than running it.
+_PULL = _pull_statement()
+_PULL_PAGE = _PULL.limit(bindparam("page", type_=Integer))
+
+
 def pull(db: Session, user_id: int, client_id: str | None, since: int,
          limit: int) -> dict[str, Any]:
     """Changes after `since`, oldest first, and the device's last applied seq: one snapshot.
@@ -203,29 +274,10 @@ def pull(db: Session, user_id: int, client_id: str | None, since: int,
     <= V, and every later one will land above V, after the returned cookie.
     The answer is the PullResponse shape as plain data (serialised once, by the router).
     """
-    purged_or_ahead = or_(
-        and_(literal(since) > 0, literal(since) < User.purged_through_version),
-        literal(since) > User.sync_version,
-    )
-    after = case((purged_or_ahead, 0), else_=literal(since))
-    client_join = and_(SyncClient.user_id == User.id,  # type: ignore[arg-type]
-                       SyncClient.client_id == (client_id or ""))  # type: ignore[arg-type]
-    rest_join = and_(REST.c.user_id == User.id, REST.c.sync_version > after,
-                     REST.c.sync_version <= User.sync_version)
-    query = (
-        select(User.sync_version.label("counter"),  # type: ignore[attr-defined]
-               SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
-               purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
-               *(REST.c[name] for name in REST_NAMES))
-        .select_from(User)
-        .outerjoin(SyncClient, client_join)
-        .outerjoin(REST, rest_join)
-        .where(User.id == user_id)  # type: ignore[arg-type]
-        .order_by(REST.c.sync_version)
-    )
-
     def read(page: int | None) -> Sequence[Any]:
-        return db.execute(query if page is None else query.limit(page)).all()
+        params = {"user_id": user_id, "client_id": client_id or "", "since": since,
+                  "page": page}
+        return db.execute(_PULL if page is None else _PULL_PAGE, params).all()
 
     # A snapshot from scratch (a new device, or one whose cookie predates purged
     # tombstones) comes whole, in one answer: a page's cookie would predate the purge
