@@ -33,6 +33,8 @@ def iso_utc(moment: datetime) -> str:
 
 def _to_utc(moment: datetime) -> datetime:
     # Offsets other than Z are accepted and stored as UTC; naive times fail the value checks.
+    # Milliseconds, as a device's clock gives them: a pull formats the stored time in SQL.
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     return moment.astimezone(UTC) if moment.tzinfo else moment
 
 

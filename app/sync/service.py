@@ -30,7 +30,8 @@ from sqlmodel import Session
 
 from app.errors import NotFound
 from app.models import Rest, SyncClient, SyncRejection, User
-from app.sync.schemas import Mutation, MutationResult, PushResponse, PutMutation, RestIn, iso_utc
+from app.sync.iso_text import iso_utc_text
+from app.sync.schemas import Mutation, MutationResult, PushResponse, PutMutation, RestIn
 from app.sync.validation import mutation_problem
 
 CONTENT_FIELDS = tuple(name for name in RestIn.model_fields if name != "id")
@@ -222,17 +223,14 @@ def _purge_tombstones(db: Session, user_id: int, before: datetime) -> None:
 
 
 REST_NAMES = ("id", *CONTENT_FIELDS)
-_DATETIME_AT = tuple(REST_NAMES.index(name) for name in DATETIME_FIELDS)
 
 
 def _change(deleted: bool, version: int, values: tuple[Any, ...]) -> dict[str, Any]:
     if deleted:
         return {"id": values[0], "deleted": True, "sync_version": version, "rest": None}
-    fields = list(values)
-    for at in _DATETIME_AT:
-        fields[at] = iso_utc(fields[at])
+    # The times come as text already (iso_utc_text in the statement).
     return {"id": values[0], "deleted": False, "sync_version": version,
-            "rest": dict(zip(REST_NAMES, fields, strict=True))}
+            "rest": dict(zip(REST_NAMES, values, strict=True))}
 
 
 def _pull_statement() -> Select[*tuple[Any, ...]]:
@@ -250,7 +248,8 @@ def _pull_statement() -> Select[*tuple[Any, ...]]:
         select(User.sync_version.label("counter"),  # type: ignore[attr-defined]
                SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
                purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
-               *(REST.c[name] for name in REST_NAMES))
+               *(iso_utc_text(REST.c[name]).label(name) if name in DATETIME_FIELDS
+                 else REST.c[name] for name in REST_NAMES))
         .select_from(User)
         .outerjoin(SyncClient, client_join)
         .outerjoin(REST, rest_join)

@@ -1,5 +1,7 @@
 """GET /api/sync/pull: changes after the cookie, and the device's last applied seq."""
 
+from datetime import datetime, timedelta, timezone
+
 from fastapi.testclient import TestClient
 
 from tests.auth.helpers import sign_up
@@ -146,3 +148,24 @@ class TestTimes:
         account.post("/api/sync/push", json={"client_id": new_client_id(),
                                              "mutations": [put(1, shifted)]})
         assert account.get(f"/api/history/rests/{rest['id']}").json()["started_at"] == start
+
+    def test_pull_answers_times_as_a_device_clock_writes_them(
+        self, any_db_client: TestClient
+    ) -> None:
+        """UTC, `Z`, milliseconds: what Date.toISOString() gives, whatever was sent."""
+        account = sign_up(any_db_client)
+        rest = make_rest()
+        started = datetime.fromisoformat(rest["started_at"])
+        ended = datetime.fromisoformat(rest["ended_at"])
+        sent = {**rest,
+                "started_at": rest["started_at"].replace(".123Z", ".123987Z"),
+                "ended_at": ended.astimezone(timezone(timedelta(hours=2))).isoformat()}
+        answer = account.post("/api/sync/push", json={"client_id": new_client_id(),
+                                                      "mutations": [put(1, sent)]})
+        assert answer.json()["results"][0]["status"] == "applied"
+
+        pulled = account.get("/api/sync/pull").json()["changes"][0]["rest"]
+
+        assert pulled["started_at"] == started.strftime("%Y-%m-%dT%H:%M:%S.123Z")
+        assert pulled["ended_at"] == rest["ended_at"]
+        assert pulled == rest
