@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     login_slowdown_step_s: float = Field(default=0.5, ge=0)
     login_max_failures_account: int = Field(default=10, ge=1)
     login_max_failures_address: int = Field(default=50, ge=1)
+    # New sessions (renders that really happen) per client address and window; past it,
+    # 429 with Retry-After. Sessions already rendered are still served.
+    render_limit_per_address: int = Field(default=30, ge=1)
+    render_limit_window_s: int = Field(default=3600, ge=1)
+    # Renders at once per instance; more wait their turn, so other requests keep a core.
+    render_concurrency: int = Field(default=1, ge=1, le=64)
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sync_max_mutations: int = Field(default=500, ge=1)
     sync_pull_limit: int = Field(default=1000, ge=1)

@@ -11,7 +11,7 @@ from app.audio.store import MediaStore
 from app.audio.tts import load_voice
 from app.auth.csrf import CsrfMiddleware
 from app.auth.passwords import PasswordHashing
-from app.auth.rate_limit import make_throttle
+from app.auth.rate_limit import make_render_budget, make_throttle
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
 from app.db import make_engine, make_session_slots, make_write_queue
@@ -54,7 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.write_queue = make_write_queue(settings)
     app.state.voice = voice
     app.state.media_store = store
-    app.state.session_scripts = SessionScripts(store, voice)
+    app.state.session_scripts = SessionScripts(
+        store, voice, make_render_budget(settings), settings.render_concurrency
+    )
     try:
         yield
     finally:

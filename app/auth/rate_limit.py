@@ -1,4 +1,7 @@
-"""Failed sign-in counting per account and per client address (Redis or memory)."""
+"""Counting per client address and per account in fixed windows (Redis or memory).
+
+Failed sign-ins are counted here, and so are the session renders each address causes.
+"""
 
 import hashlib
 import logging
@@ -7,6 +10,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from starlette.requests import Request
 
 from app.config import Settings
 
@@ -126,6 +131,23 @@ class FallbackCounter:
             self._down(exc)
 
 
+def client_address(request: Request) -> str:
+    """The address limits count by: the peer, or the proxy's X-Forwarded-For under
+    uvicorn's --proxy-headers (see docs/deployment.md)."""
+    return request.client.host if request.client else "unknown"
+
+
+def make_counter(settings: Settings, window_s: int, name: str) -> FailureCounter:
+    """Memory alone, or Redis shared by every instance (keys under `name:`) with memory as
+    the fallback while Redis does not answer."""
+    memory = MemoryCounter(window_s)
+    if not settings.redis_url:
+        return memory
+    redis_counter = RedisCounter(settings.redis_url, window_s,
+                                 f"{settings.redis_key_prefix}{name}:")
+    return FallbackCounter(redis_counter, memory)
+
+
 class TooManyAttempts(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(retry_after_s)
@@ -174,16 +196,33 @@ class LoginThrottle:
 
 
 def make_throttle(settings: Settings) -> LoginThrottle:
-    memory = MemoryCounter(settings.login_window_s)
-    counter: FailureCounter = memory
-    if settings.redis_url:
-        redis_counter = RedisCounter(settings.redis_url, settings.login_window_s,
-                                     settings.redis_key_prefix + "login-fail:")
-        counter = FallbackCounter(redis_counter, memory)
     return LoginThrottle(
-        counter=counter,
+        counter=make_counter(settings, settings.login_window_s, "login-fail"),
         slowdown_after=settings.login_slowdown_after,
         slowdown_step_s=settings.login_slowdown_step_s,
         max_failures_account=settings.login_max_failures_account,
         max_failures_address=settings.login_max_failures_address,
+    )
+
+
+@dataclass
+class AddressBudget:
+    """At most `limit` of something costly per client address in each window."""
+
+    counter: FailureCounter
+    limit: int
+
+    def spend(self, address: str) -> None:
+        """Count one more, or raise TooManyAttempts when the address has none left."""
+        # Counted before the check, in one step: parallel requests cannot all slip under
+        # the limit. A refusal counts too, but the window is fixed, so it ends no later.
+        if self.counter.add("addr:" + address) > self.limit:
+            _, left_s = self.counter.count("addr:" + address)
+            raise TooManyAttempts(max(1, math.ceil(left_s)))
+
+
+def make_render_budget(settings: Settings) -> AddressBudget:
+    return AddressBudget(
+        make_counter(settings, settings.render_limit_window_s, "render"),
+        settings.render_limit_per_address,
     )

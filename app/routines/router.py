@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.auth.rate_limit import client_address
 from app.db import in_session
 from app.deps import SessionScriptsDep
 from app.errors import error_responses
@@ -27,7 +28,7 @@ async def get_routine(routine_id: str) -> RoutinePublic:
 
 
 @router.get(
-    "/{routine_id}/session", response_model=SessionScriptOut, responses=error_responses(404)
+    "/{routine_id}/session", response_model=SessionScriptOut, responses=error_responses(404, 429)
 )
 async def get_session_script(
     routine_id: str,
@@ -46,7 +47,8 @@ async def get_session_script(
         cues=routine.default_cues if cues is None else cues,
         prep_s=routine.default_prep_s if prep is None else prep,
     )
+    address = client_address(request)
     body = scripts.remembered(routine, options) or await in_session(
-        request, lambda db: scripts.script_json(db, routine, options)
+        request, lambda db: scripts.script_json(db, routine, options, address)
     )
     return Response(body, media_type="application/json")

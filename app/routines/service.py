@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from sqlmodel import Session
 from app.audio.render import RENDERER_VERSION, render_media
 from app.audio.store import MediaStore
 from app.audio.tts import SpeechVoice
-from app.errors import InvalidOptions, NotFound
+from app.auth.rate_limit import AddressBudget, TooManyAttempts
+from app.errors import AppError, InvalidOptions, NotFound
 from app.models import RenderedSession
 from app.observability.metrics import observe_render
 from app.routines.catalog import builtin_routines
@@ -32,6 +34,13 @@ from app.routines.schemas import (
     SessionScriptOut,
     VoiceOut,
 )
+
+log = logging.getLogger(__name__)
+
+
+class TooManyNewSessions(AppError):
+    code = "TOO_MANY_NEW_SESSIONS"
+    status_code = 429
 
 
 def get_routine(routine_id: str) -> Routine:
@@ -76,11 +85,19 @@ def check_options(routine: Routine, options: SessionOptions) -> None:
 
 
 class SessionScripts:
-    """Hands out session scripts; renders each distinct session once per cluster."""
+    """Hands out session scripts; renders each distinct session once per cluster.
 
-    def __init__(self, store: MediaStore, voice: SpeechVoice | None, memory_size: int = 256):
+    A render costs seconds of CPU, so each client address has a budget of them
+    (`budget`, None for no limit) and at most `render_concurrency` run at once here.
+    """
+
+    def __init__(self, store: MediaStore, voice: SpeechVoice | None,
+                 budget: AddressBudget | None = None, render_concurrency: int = 1,
+                 memory_size: int = 256):
         self.store = store
         self.voice = voice
+        self.budget = budget
+        self._render_slots = threading.BoundedSemaphore(render_concurrency)
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._memory_size = memory_size
         self._locks: dict[str, threading.Lock] = {}
@@ -102,7 +119,10 @@ class SessionScripts:
         check_options(routine, options)
         return self._memory.get(self.version(routine, options))
 
-    def script_json(self, db: Session, routine: Routine, options: SessionOptions) -> bytes:
+    def script_json(
+        self, db: Session, routine: Routine, options: SessionOptions, address: str
+    ) -> bytes:
+        """The script from memory, the database, or a new render charged to `address`."""
         check_options(routine, options)
         version = self.version(routine, options)
         cached = self._memory.get(version)
@@ -110,13 +130,13 @@ class SessionScripts:
             return cached
         with self._lock_for(version):
             cached = self._memory.get(version) or self._load_or_render(
-                db, routine, options, version
+                db, routine, options, version, address
             )
         self._remember(version, cached)
         return cached
 
     def _load_or_render(
-        self, db: Session, routine: Routine, options: SessionOptions, version: str
+        self, db: Session, routine: Routine, options: SessionOptions, version: str, address: str
     ) -> bytes:
         if db.get_bind().dialect.name == "postgresql":
             # Other instances wait here instead of rendering the same session again.
@@ -124,7 +144,9 @@ class SessionScripts:
         stored = db.get(RenderedSession, version)
         if stored is not None:
             return stored.script_json.encode()
-        with observe_render(routine.id, options.cues):
+        self._spend_render(address)
+        # Renders beyond the slots wait their turn here, so the other requests keep a core.
+        with self._render_slots, observe_render(routine.id, options.cues):
             body = self._render(db, routine, options, version)
         db.add(
             RenderedSession(
@@ -138,6 +160,20 @@ class SessionScripts:
         )
         db.flush()
         return body
+
+    def _spend_render(self, address: str) -> None:
+        if self.budget is None:
+            return
+        try:
+            self.budget.spend(address)
+        except TooManyAttempts as exc:
+            log.warning("new session refused: this address's render budget is spent")
+            raise TooManyNewSessions(
+                "Too many new sessions from your address for now. Sessions already prepared"
+                " still play; new ones can be prepared again later.",
+                headers={"Retry-After": str(exc.retry_after_s)},
+                retry_after_s=exc.retry_after_s,
+            ) from exc
 
     def _render(
         self, db: Session, routine: Routine, options: SessionOptions, version: str

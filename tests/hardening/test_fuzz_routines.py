@@ -210,9 +210,10 @@ def test_builtin_scripts_keep_their_invariants(name: str, data: st.DataObject, c
 @pytest.fixture(scope="module")
 def voiceless_client(tmp_path_factory: pytest.TempPathFactory,
                      speech_cache: Path) -> Iterator[TestClient]:
-    # Without the voice a render is bells and captions only: cheap enough to fuzz.
+    # Without the voice a render is bells and captions only: cheap enough to fuzz. Every valid
+    # example may be a new session, all from one address: a render budget no run reaches.
     settings = make_settings(tmp_path_factory.mktemp("fuzz-session"), speech_cache,
-                             voice_enabled=False)
+                             voice_enabled=False, render_limit_per_address=100_000)
     with TestClient(create_app(settings)) as client:
         yield client
 

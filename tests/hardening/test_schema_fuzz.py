@@ -73,8 +73,10 @@ class FuzzAccount:
 def fuzz_settings(tmp_path_factory: pytest.TempPathFactory, speech_cache: Path) -> Settings:
     # No voice: sessions render bells only, which keeps each generated session request cheap.
     # No sign-in slowdown: failed sign-ins are most of what the generator sends.
+    # A render budget no run reaches: generated session options are new sessions, all from
+    # one address.
     return make_settings(tmp_path_factory.mktemp("fuzz"), speech_cache, voice_enabled=False,
-                         login_slowdown_step_s=0)
+                         login_slowdown_step_s=0, render_limit_per_address=100_000)
 
 
 @pytest.fixture(scope="module")
