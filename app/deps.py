@@ -7,6 +7,8 @@ from sqlmodel import Session
 
 from app.audio.store import MediaStore
 from app.auth.errors import NotSignedIn
+from app.auth.passwords import PasswordHashing
+from app.auth.rate_limit import LoginThrottle
 from app.auth.sessions import user_for_token, user_id_for_token
 from app.config import Settings
 from app.db import get_session
@@ -31,6 +33,16 @@ async def get_media_store(request: Request) -> MediaStore:
     return store
 
 
+async def get_password_hashing(request: Request) -> PasswordHashing:
+    hashing: PasswordHashing = request.app.state.password_hashing
+    return hashing
+
+
+async def get_login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
 # scope="function": commit before the answer is sent. FastAPI's default ("request") ends
 # the dependency after the response, so a client could be told "applied" for a commit that
 # then fails, and its next request could miss its own write.
@@ -38,6 +50,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionScriptsDep = Annotated[SessionScripts, Depends(get_session_scripts)]
 MediaStoreDep = Annotated[MediaStore, Depends(get_media_store)]
+HashingDep = Annotated[PasswordHashing, Depends(get_password_hashing)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 
 
 def get_optional_user(request: Request, db: SessionDep, settings: SettingsDep) -> User | None:

@@ -1,17 +1,15 @@
 """Create account, sign in, sign out, who am I, erase account."""
 
 import logging
-from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import service
 from app.auth.errors import BadCredentials, EmailTaken, RateLimited, WrongPassword
-from app.auth.passwords import PasswordHashing
-from app.auth.rate_limit import LoginThrottle, TooManyAttempts
+from app.auth.rate_limit import LoginThrottle, TooManyAttempts, client_address
 from app.auth.schemas import (
     AccountErased,
     Credentials,
@@ -26,30 +24,12 @@ from app.auth.sessions import (
     start_session,
 )
 from app.db import in_session
-from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.deps import CurrentUser, HashingDep, SessionDep, SettingsDep, ThrottleDep
 from app.errors import error_responses
 from app.models import User
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-
-def _hashing(request: Request) -> PasswordHashing:
-    hashing: PasswordHashing = request.app.state.password_hashing
-    return hashing
-
-
-def _throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
-
-
-HashingDep = Annotated[PasswordHashing, Depends(_hashing)]
-ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _checked_delay(throttle: LoginThrottle, email: str, address: str) -> float:
@@ -73,7 +53,7 @@ def _public(user: User) -> UserPublic:
 def register(body: Credentials, request: Request, response: Response, db: SessionDep,
              settings: SettingsDep, hashing: HashingDep, throttle: ThrottleDep) -> UserPublic:
     """Create an account and sign in."""
-    address = _address(request)
+    address = client_address(request)
     _checked_delay(throttle, body.email, address)
     try:
         user = service.create_user(db, hashing, body.email, body.password)
@@ -92,7 +72,7 @@ async def login(body: SignInCredentials, request: Request, response: Response,
                 settings: SettingsDep, hashing: HashingDep,
                 throttle: ThrottleDep) -> UserPublic:
     """Sign in; the same answer for an unknown email and a wrong password."""
-    address = _address(request)
+    address = client_address(request)
     delay_s = await run_in_threadpool(_checked_delay, throttle, body.email, address)
     if delay_s:
         # Waited out before a database slot is taken: failed sign-ins queue here, and the
@@ -136,7 +116,7 @@ def delete_account(body: PasswordConfirmation, request: Request, response: Respo
                    user: CurrentUser, db: SessionDep, settings: SettingsDep,
                    hashing: HashingDep, throttle: ThrottleDep) -> AccountErased:
     """Erase the account and all its server data; the password confirms it."""
-    address = _address(request)
+    address = client_address(request)
     _checked_delay(throttle, user.email, address)
     if not hashing.verify(user.password_hash, body.password):
         throttle.failed(user.email, address)
