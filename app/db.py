@@ -1,5 +1,6 @@
 """The database engine and the per-request session (the request is the transaction)."""
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from typing import Annotated, Any, TypeVar
@@ -29,6 +30,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if settings.is_sqlite:
+        if sqlite3.sqlite_version_info < (3, 35):
+            # The push purges tombstones with DELETE ... RETURNING (SQLite 3.35, 2021).
+            raise RuntimeError(f"SQLite 3.35 or newer is needed; this Python has "
+                               f"{sqlite3.sqlite_version}. Use a newer base image.")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,

@@ -9,7 +9,7 @@ from app.audio.store import MediaStore
 from app.auth.errors import NotSignedIn
 from app.auth.passwords import PasswordHashing
 from app.auth.rate_limit import LoginThrottle
-from app.auth.sessions import user_for_token, user_id_for_token
+from app.auth.sessions import user_for_token
 from app.config import Settings
 from app.db import get_session
 from app.models import User
@@ -70,14 +70,6 @@ async def get_session_token(request: Request, settings: SettingsDep) -> str:
     if not token:
         raise NotSignedIn("Sign in first.")
     return token
-
-
-def signed_in_user_id(db: Session, token: str, settings: Settings) -> int:
-    """The user behind a session token, inside the caller's transaction; 401 when none."""
-    user_id = user_id_for_token(db, token, settings)
-    if user_id is None:
-        raise NotSignedIn("Sign in first.")
-    return user_id
 
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]

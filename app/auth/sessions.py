@@ -8,6 +8,7 @@ from fastapi import Response
 from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session, select
 
+from app.auth.errors import NotSignedIn
 from app.config import Settings
 from app.models import AuthSession, User
 
@@ -65,6 +66,14 @@ def user_id_for_token(db: Session, token: str | None, settings: Settings) -> int
         db.execute(update(AuthSession).where(AuthSession.token_hash == hashed)  # type: ignore[arg-type]
                    .values(expires_at=renewed))
     return int(row.user_id)
+
+
+def signed_in_user_id(db: Session, token: str, settings: Settings) -> int:
+    """The user behind a session token, inside the caller's transaction; 401 when none."""
+    user_id = user_id_for_token(db, token, settings)
+    if user_id is None:
+        raise NotSignedIn("Sign in first.")
+    return user_id
 
 
 def user_for_token(db: Session, token: str | None, settings: Settings) -> User | None:

@@ -47,8 +47,13 @@ async def get_session_script(
         cues=routine.default_cues if cues is None else cues,
         prep_s=routine.default_prep_s if prep is None else prep,
     )
-    address = client_address(request)
-    body = scripts.remembered(routine, options) or await in_session(
-        request, lambda db: scripts.script_json(db, routine, options, address)
-    )
+    body = scripts.remembered(routine, options)
+    if body is None:
+        address = client_address(request)
+        # Renders beyond the turns wait here, holding no database slot, so the other
+        # requests keep a core and the database.
+        async with scripts.render_turns:
+            body = await in_session(
+                request, lambda db: scripts.script_json(db, routine, options, address)
+            )
     return Response(body, media_type="application/json")

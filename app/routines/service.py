@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 
+import anyio
 from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlmodel import Session
@@ -97,7 +98,8 @@ class SessionScripts:
         self.store = store
         self.voice = voice
         self.budget = budget
-        self._render_slots = threading.BoundedSemaphore(render_concurrency)
+        # Taken by the route before it takes a database slot (a waiting render holds none).
+        self.render_turns = anyio.Semaphore(render_concurrency)
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._memory_size = memory_size
         self._locks: dict[str, threading.Lock] = {}
@@ -145,8 +147,7 @@ class SessionScripts:
         if stored is not None:
             return stored.script_json.encode()
         self._spend_render(address)
-        # Renders beyond the slots wait their turn here, so the other requests keep a core.
-        with self._render_slots, observe_render(routine.id, options.cues):
+        with observe_render(routine.id, options.cues):
             body = self._render(db, routine, options, version)
         db.add(
             RenderedSession(

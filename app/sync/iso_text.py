@@ -1,8 +1,8 @@
 """SQL that writes a stored UTC time as JavaScript's Date.toISOString() does.
 
 A full pull formats thousands of times; done by the database, in C, the rows arrive as
-the text the answer needs, with no datetime objects made and formatted in between. Times
-are stored with millisecond precision (the push truncates), so this is exact.
+the text the answer needs, with no datetime objects made and formatted in between. Both
+cut to milliseconds, as iso_utc does (and the push stores no finer).
 """
 
 from typing import Any
@@ -21,8 +21,10 @@ class iso_utc_text(FunctionElement[str]):  # noqa: N801  (reads as the SQL funct
 
 @compiles(iso_utc_text, "sqlite")
 def _sqlite(element: iso_utc_text, compiler: SQLCompiler, **kw: Any) -> str:
-    # %f is seconds with three decimals.
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {compiler.process(element.clauses, **kw)})"
+    # Stored as `YYYY-MM-DD HH:MM:SS.ffffff` in UTC: cut to milliseconds (strftime's %f
+    # would round), `T` between date and time.
+    column = compiler.process(element.clauses, **kw)
+    return f"replace(substr({column}, 1, 23), ' ', 'T') || 'Z'"
 
 
 @compiles(iso_utc_text, "postgresql")

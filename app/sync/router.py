@@ -6,8 +6,9 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
+from app.auth.sessions import signed_in_user_id
 from app.db import in_session
-from app.deps import SessionToken, SettingsDep, signed_in_user_id
+from app.deps import SessionToken, SettingsDep
 from app.errors import AppError, error_responses
 from app.observability.metrics import record_sync_batch
 from app.sync import service
@@ -28,14 +29,14 @@ class TooManyMutations(AppError):
 async def push(body: PushRequest, request: Request, token: SessionToken,
                settings: SettingsDep) -> PushResponse:
     """Apply a batch of one device's numbered mutations, once each, in order."""
-    if len(body.mutations) > settings.sync_max_mutations:
-        raise TooManyMutations(
-            f"At most {settings.sync_max_mutations} mutations per push; send the rest next.",
-            max_mutations=settings.sync_max_mutations,
-        )
 
     def apply(db: Session) -> PushResponse:
-        user_id = signed_in_user_id(db, token, settings)
+        user_id = signed_in_user_id(db, token, settings)  # 401 before any other refusal
+        if len(body.mutations) > settings.sync_max_mutations:
+            raise TooManyMutations(
+                f"At most {settings.sync_max_mutations} mutations per push; send the rest next.",
+                max_mutations=settings.sync_max_mutations,
+            )
         return service.push(db, user_id, body.client_id, body.mutations,
                             settings.tombstone_keep_days)
 

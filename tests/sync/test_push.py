@@ -102,3 +102,19 @@ class TestPush:
         )
         assert response.status_code == 401
         assert response.json()["error"] == "UNAUTHENTICATED"
+
+    def test_a_stale_cookie_is_refused_before_the_batch_is_judged(
+        self, sync_client: TestClient
+    ) -> None:
+        """A signed-out device hears 401 first, not a verdict on its batch (413)."""
+        account = sign_up(sync_client)
+        assert account.post("/api/auth/logout").status_code == 204
+        too_many = [put(i + 1, make_rest()) for i in range(501)]
+
+        pushed = account.post("/api/sync/push",
+                              json={"client_id": new_client_id(), "mutations": too_many})
+        pulled = account.get("/api/sync/pull")
+
+        for response in (pushed, pulled):
+            assert response.status_code == 401, response.text
+            assert response.json()["error"] == "UNAUTHENTICATED"
