@@ -2,7 +2,7 @@
 
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -66,18 +66,6 @@ def make_session_slots(settings: Settings) -> anyio.Semaphore:
     return anyio.Semaphore(settings.db_connections)
 
 
-def make_write_queue(settings: Settings) -> anyio.Lock | None:
-    """SQLite: one writer at a time, queued in the event loop. PostgreSQL: None.
-
-    SQLite admits one writer; a second one waits in its busy handler, which polls with
-    sleeps of up to 100 ms instead of waking when the lock frees, so under a burst of
-    pushes the unlucky ones sleep far longer than the writes take. Queued here, the next
-    writer starts the moment the previous one commits. (Separate worker processes still
-    meet in the busy handler.) PostgreSQL's row locks need no help.
-    """
-    return anyio.Lock() if settings.is_sqlite else None
-
-
 async def session_slot(request: Request) -> AsyncIterator[None]:
     async with request.app.state.session_slots:
         yield
@@ -106,18 +94,14 @@ def get_session(
 T = TypeVar("T")
 
 
-async def in_session(request: Request, work: Callable[[Session], T], *,
-                     writes: bool = False) -> T:
+async def in_session(request: Request, work: Callable[[Session], T]) -> T:
     """Run work in its own transaction, in one hop to a worker thread.
 
     For async routes: one that needs the database only sometimes (a warm answer takes no
     slot and no thread), and the hot sync routes, where each hop a dependency would add
-    costs more than their queries. `writes`: the work writes, so it joins the write queue.
+    costs more than their queries.
     """
-    queue: AbstractAsyncContextManager[object] = nullcontext()
-    if writes and request.app.state.write_queue is not None:
-        queue = request.app.state.write_queue
-    async with queue, request.app.state.session_slots:
+    async with request.app.state.session_slots:
 
         def run() -> T:
             with session_scope(request.app.state.engine) as session:

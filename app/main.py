@@ -14,7 +14,7 @@ from app.auth.passwords import PasswordHashing
 from app.auth.rate_limit import make_render_budget, make_throttle
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
-from app.db import make_engine, make_session_slots, make_write_queue
+from app.db import make_engine, make_session_slots
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.history.router import router as history_router
@@ -51,7 +51,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
     app.state.session_slots = make_session_slots(settings)
-    app.state.write_queue = make_write_queue(settings)
     app.state.voice = voice
     app.state.media_store = store
     app.state.session_scripts = SessionScripts(

@@ -40,7 +40,7 @@ async def push(body: PushRequest, request: Request, token: SessionToken,
         return service.push(db, user_id, body.client_id, body.mutations,
                             settings.tombstone_keep_days)
 
-    return record_sync_batch(await in_session(request, apply, writes=True))
+    return record_sync_batch(await in_session(request, apply))
 
 
 @router.get("/pull", response_model=PullResponse, responses=error_responses(404))
