@@ -14,7 +14,7 @@ from tests.sync.faults import FaultStats, FaultyNetwork, ServerProcess, create_a
 from tests.sync.simdevice import Device, Dropped
 
 DEVICES = 10
-CHANGES = 200
+CHANGES = 400  # enough to drain through three crashes, now that a push is quick
 RESTARTS = 3
 
 
