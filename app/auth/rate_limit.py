@@ -216,8 +216,9 @@ class AddressBudget:
         """Count one more, or raise TooManyAttempts when the address has none left."""
         # Counted before the check, in one step: parallel requests cannot all slip under
         # the limit. A refusal counts too, but the window is fixed, so it ends no later.
-        if self.counter.add("addr:" + address) > self.limit:
-            _, left_s = self.counter.count("addr:" + address)
+        key = LoginThrottle.address_key(address)
+        if self.counter.add(key) > self.limit:
+            _, left_s = self.counter.count(key)
             raise TooManyAttempts(max(1, math.ceil(left_s)))
 
 
