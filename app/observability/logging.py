@@ -5,15 +5,18 @@ factory copies it onto every record when the record is made, so any handler (our
 caplog, a library's) sees it, including lines written from a sync route's worker thread.
 """
 
-import json
+import itertools
 import logging
+import os
 import re
+import secrets
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TextIO
+
+import orjson
 
 from app.config import Settings
 
@@ -28,11 +31,25 @@ _SECRET_WORDS = ("password", "secret", "token", "cookie", "authorization", "sess
 _HANDLER_MARK = "_crg_handler"
 
 
+# Made ids are this process's random half and a count: unique, and without the system
+# call for random bytes that a uuid4 per request costs. A forked child draws a new half.
+_id_prefix = secrets.token_hex(8)
+_id_count = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_count
+    _id_prefix, _id_count = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 def accept_or_make_request_id(sent: str | None) -> str:
-    """The client's X-Request-ID when it is a sane token, else a fresh random one."""
+    """The client's X-Request-ID when it is a sane token, else a new one (32 hex digits)."""
     if sent and _SANE_REQUEST_ID.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    return f"{_id_prefix}{next(_id_count):016x}"
 
 
 def _install_record_factory() -> None:
@@ -81,7 +98,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # orjson: a tenth of the standard module's time, on a line written per request.
+        return orjson.dumps(entry, default=str).decode()
 
 
 class HumanFormatter(logging.Formatter):
@@ -102,6 +120,8 @@ class HumanFormatter(logging.Formatter):
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
     """Install (or replace) this app's handler on the root logger; other handlers stay."""
     _install_record_factory()
+    # No line shows the thread or process, and looking them up costs on every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(handler)

@@ -61,10 +61,21 @@ def method_label(method: str) -> str:
     return method if method in _METHODS else "OTHER"
 
 
+# The children of each label set, found once: `labels()` validates and locks on every call.
+# Bounded like the labels: methods x route templates x statuses.
+_request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, duration_s: float) -> None:
-    labels = (method_label(method), route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_REQUEST_SECONDS.labels(*labels).observe(duration_s)
+    key = (method_label(method), route, status)
+    children = _request_children.get(key)
+    if children is None:
+        labels = (key[0], route, str(status))
+        children = (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_SECONDS.labels(*labels))
+        _request_children[key] = children
+    requests, seconds = children
+    requests.inc()
+    seconds.observe(duration_s)
 
 
 @contextmanager
