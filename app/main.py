@@ -25,6 +25,8 @@ from app.observability.logging import configure_logging
 from app.observability.middleware import RequestObservability
 from app.observability.router import router as metrics_router
 from app.pwa.router import mount_pwa
+from app.response_cache import KeptAnswers, ReplayUnchangingAnswers
+from app.routines.router import UNCHANGING_ROUTES
 from app.routines.router import router as routines_router
 from app.routines.service import SessionScripts
 from app.security import add_security_headers
@@ -86,6 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.state.password_hashing = PasswordHashing(settings.password_hash_concurrency)
     app.state.login_throttle = make_throttle(settings)
+    app.state.kept_answers = KeptAnswers()
+    # Innermost: a replay still passes every check and header of the middleware outside it.
+    app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
+                       routes=UNCHANGING_ROUTES)
     app.add_middleware(CsrfMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.include_router(health_router)

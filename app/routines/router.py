@@ -12,6 +12,12 @@ from app.routines.schemas import RoutinePublic, SessionOptions, SessionScriptOut
 
 router = APIRouter(prefix="/api/routines", tags=["routines"])
 
+# Their 200 answers stay the same for the life of the process, whoever asks (built-in
+# routines; a session's script once rendered), so the app may replay them without routing.
+UNCHANGING_ROUTES = frozenset({
+    "/api/routines", "/api/routines/{routine_id}", "/api/routines/{routine_id}/session",
+})
+
 
 # Reads of built-in data and of sessions this instance remembers are `async def`: they
 # never block, so they skip the hop to a worker thread.

@@ -1,0 +1,109 @@
+"""Replays answers that cannot change while the process runs, without routing them again.
+
+The built-in routines and a rendered session's script are the same for everyone and for
+the life of the process, and phones ask for them on every start. Routing and dependency
+solving cost more than such an answer; this middleware keeps the first 200 answer of each
+such GET (by path and query string) and sends it again as it was. Answers pass through
+every outer middleware as usual, so each replay still gets its request id, access line,
+metrics and security headers.
+
+Only routes named by the app are kept, only 200 answers without cookies, and only a
+bounded number of them (least recently used go first).
+"""
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    route: Any  # the matched route, so metrics and logs name it as on the first answer
+
+
+class KeptAnswers:
+    """The kept answers by (path, query string), least recently used first."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self.max_entries = max_entries
+        self._answers: OrderedDict[tuple[str, bytes], KeptAnswer] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, key: tuple[str, bytes]) -> KeptAnswer | None:
+        answer = self._answers.get(key)
+        if answer is not None:
+            self._answers.move_to_end(key)
+        return answer
+
+    def keep(self, key: tuple[str, bytes], answer: KeptAnswer) -> None:
+        self._answers[key] = answer
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.max_entries:
+            self._answers.popitem(last=False)
+
+
+def _static_prefix(template: str) -> str:
+    return template.split("{", 1)[0]
+
+
+class ReplayUnchangingAnswers:
+    """Keeps and replays the 200 answers of the GET routes in `routes` (path templates)."""
+
+    def __init__(self, app: ASGIApp, answers: KeptAnswers, routes: Iterable[str]) -> None:
+        self.app = app
+        self.answers = answers
+        self.routes = frozenset(routes)
+        # Requests under none of these prefixes pass straight through, unwatched.
+        self.prefixes = tuple({_static_prefix(route) for route in self.routes})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "GET"
+                or not scope["path"].startswith(self.prefixes)):
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"])
+        kept = self.answers.get(key)
+        if kept is not None:
+            scope["route"] = kept.route
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": list(kept.headers)})
+            await send({"type": "http.response.body", "body": kept.body})
+            return
+        await self.app(scope, receive, self._keeper(scope, key, send))
+
+    def _keeper(self, scope: Scope, key: tuple[str, bytes], send: Send) -> Send:
+        headers: list[tuple[bytes, bytes]] | None = None
+        chunks: list[bytes] = []
+        size = 0
+
+        async def send_and_keep(message: Message) -> None:
+            nonlocal headers, size
+            if message["type"] == "http.response.start":
+                route = scope.get("route")
+                template = getattr(route, "path_format", None)
+                candidate = list(message.get("headers", []))
+                if (message["status"] == 200 and template in self.routes
+                        and all(name.lower() != b"set-cookie" for name, _ in candidate)):
+                    headers = candidate
+            elif message["type"] == "http.response.body" and headers is not None:
+                body = message.get("body", b"")
+                size += len(body)
+                if size > MAX_BODY_BYTES:
+                    headers = None
+                else:
+                    chunks.append(body)
+                    if not message.get("more_body", False):
+                        self.answers.keep(key, KeptAnswer(headers, b"".join(chunks),
+                                                          scope.get("route")))
+            await send(message)
+
+        return send_and_keep
