@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 from starlette.concurrency import run_in_threadpool
@@ -106,5 +106,34 @@ async def in_session(request: Request, work: Callable[[Session], T]) -> T:
         def run() -> T:
             with session_scope(request.app.state.engine) as session:
                 return work(session)
+
+        return await run_in_threadpool(run)
+
+
+def core(db: Session | Connection) -> Connection:
+    """The connection under a session: Core statements sent through it skip the ORM's
+    execution path, which costs as much as SQLite takes to answer a small query."""
+    return db.connection() if isinstance(db, Session) else db
+
+
+async def in_read(request: Request, work: Callable[[Connection], T]) -> T:
+    """Run read-only work whose every answer comes from one statement (a pull).
+
+    On SQLite it runs right here, on the event loop: in WAL mode a reader never waits for
+    a writer, and the hop to a worker thread costs more than the query. On PostgreSQL it
+    runs in one hop to a worker thread, on a connection in autocommit: each statement is
+    its own transaction with its own snapshot, and there are no BEGIN or COMMIT round
+    trips. `work` must not write: on SQLite a write could wait for a lock, and the whole
+    event loop would wait with it (use in_session).
+    """
+    engine: Engine = request.app.state.engine
+    async with request.app.state.session_slots:
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                return work(conn)
+
+        def run() -> T:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                return work(conn)
 
         return await run_in_threadpool(run)

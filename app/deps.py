@@ -64,9 +64,10 @@ async def get_current_user(user: Annotated[User | None, Depends(get_optional_use
     return user
 
 
-async def get_session_token(request: Request, settings: SettingsDep) -> str:
+async def get_session_token(request: Request) -> str:
     """The sign-in cookie, unchecked: for routes that check it inside `in_session`."""
-    token = request.cookies.get(settings.session_cookie_name)
+    # Settings straight from app state: a sub-dependency costs the hot sync routes more.
+    token = request.cookies.get(request.app.state.settings.session_cookie_name)
     if not token:
         raise NotSignedIn("Sign in first.")
     return token

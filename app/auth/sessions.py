@@ -2,14 +2,16 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Response
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import Connection, bindparam, delete, update
 from sqlmodel import Session, select
 
 from app.auth.errors import NotSignedIn
 from app.config import Settings
+from app.db import core
 from app.models import AuthSession, User
 
 
@@ -50,30 +52,61 @@ def end_session(db: Session, token: str | None) -> None:
 _SESSION_BY_HASH = select(AuthSession.user_id, AuthSession.expires_at).where(
     AuthSession.token_hash == bindparam("token_hash")  # type: ignore[arg-type]
 )
+_RENEW = update(AuthSession).where(
+    AuthSession.token_hash == bindparam("hashed")  # type: ignore[arg-type]
+).values(expires_at=bindparam("renew_until"))
 
 
-def user_id_for_token(db: Session, token: str | None, settings: Settings) -> int | None:
-    """The signed-in user's id, sliding the expiry forward at most once a day."""
+@dataclass(frozen=True)
+class LiveSession:
+    """A sign-in session that has not expired; `renew_until` is set when its expiry is
+    due to slide forward (at most once a day, so most requests write nothing)."""
+
+    user_id: int
+    token_hash: str
+    renew_until: datetime | None
+
+
+def live_session(db: Session | Connection, token: str | None,
+                 settings: Settings) -> LiveSession | None:
+    """The session behind a cookie value, or None when there is none or it has expired."""
     if not token or len(token) > 100:
         return None
     hashed = token_hash(token)
-    row = db.execute(_SESSION_BY_HASH, {"token_hash": hashed}).first()
+    row = core(db).execute(_SESSION_BY_HASH, {"token_hash": hashed}).first()
     now = datetime.now(UTC)
     if row is None or as_utc(row.expires_at) <= now:
         return None
     renewed = now + timedelta(days=settings.session_days)
-    if renewed - as_utc(row.expires_at) > timedelta(days=1):
-        db.execute(update(AuthSession).where(AuthSession.token_hash == hashed)  # type: ignore[arg-type]
-                   .values(expires_at=renewed))
-    return int(row.user_id)
+    due = renewed - as_utc(row.expires_at) > timedelta(days=1)
+    return LiveSession(int(row.user_id), hashed, renewed if due else None)
 
 
-def signed_in_user_id(db: Session, token: str, settings: Settings) -> int:
-    """The user behind a session token, inside the caller's transaction; 401 when none."""
-    user_id = user_id_for_token(db, token, settings)
-    if user_id is None:
+def renew(db: Session | Connection, session: LiveSession) -> None:
+    """Slide the expiry forward when it is due. A write that locks the session's row: a
+    transaction that also locks the user's row renews last, as erasing an account
+    (user, then sessions) does, so the two never wait on each other in a circle."""
+    if session.renew_until is not None:
+        core(db).execute(_RENEW, {"hashed": session.token_hash,
+                                  "renew_until": session.renew_until})
+
+
+def user_id_for_token(db: Session | Connection, token: str | None,
+                      settings: Settings) -> int | None:
+    """The signed-in user's id, sliding the expiry forward when due."""
+    session = live_session(db, token, settings)
+    if session is None:
+        return None
+    renew(db, session)
+    return session.user_id
+
+
+def signed_in(db: Session | Connection, token: str, settings: Settings) -> LiveSession:
+    """The caller's live session, not yet renewed (see renew); 401 when there is none."""
+    session = live_session(db, token, settings)
+    if session is None:
         raise NotSignedIn("Sign in first.")
-    return user_id
+    return session
 
 
 def user_for_token(db: Session, token: str | None, settings: Settings) -> User | None:

@@ -4,10 +4,12 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Connection
 from sqlmodel import Session
 
-from app.auth.sessions import signed_in_user_id
-from app.db import in_session
+from app.auth.sessions import LiveSession, renew, signed_in
+from app.config import Settings
+from app.db import in_read, in_session
 from app.deps import SessionToken, SettingsDep
 from app.errors import AppError, error_responses
 from app.observability.metrics import record_sync_batch
@@ -31,14 +33,16 @@ async def push(body: PushRequest, request: Request, token: SessionToken,
     """Apply a batch of one device's numbered mutations, once each, in order."""
 
     def apply(db: Session) -> PushResponse:
-        user_id = signed_in_user_id(db, token, settings)  # 401 before any other refusal
+        session = signed_in(db, token, settings)  # 401 before any other refusal
         if len(body.mutations) > settings.sync_max_mutations:
             raise TooManyMutations(
                 f"At most {settings.sync_max_mutations} mutations per push; send the rest next.",
                 max_mutations=settings.sync_max_mutations,
             )
-        return service.push(db, user_id, body.client_id, body.mutations,
-                            settings.tombstone_keep_days)
+        outcome = service.push(db, session.user_id, body.client_id, body.mutations,
+                               settings.tombstone_keep_days)
+        renew(db, session)  # after the push's lock on the user's row, never before
+        return outcome
 
     return record_sync_batch(await in_session(request, apply))
 
@@ -47,19 +51,23 @@ async def push(body: PushRequest, request: Request, token: SessionToken,
 async def pull(
     request: Request,
     token: SessionToken,
-    settings: SettingsDep,
     since: Annotated[int, Query(ge=0, le=2**53)] = 0,
     client_id: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """Changes after `since` (the cookie of the last pull) and this device's last applied seq."""
+    settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
 
-    def read(db: Session) -> bytes:
-        user_id = signed_in_user_id(db, token, settings)
+    def read(connection: Connection) -> tuple[LiveSession, bytes]:
+        session = signed_in(connection, token, settings)
         # Serialised once here, by orjson: re-validating thousands of records through the
         # model, or the standard json module, costs more than reading them. The shape is
         # PullResponse (tests hold it to that).
-        return orjson.dumps(service.pull(db, user_id, client_id, since, page))
+        pulled = service.pull(connection, session.user_id, client_id, since, page)
+        return session, orjson.dumps(pulled)
 
-    return Response(await in_session(request, read), media_type="application/json")
+    session, body = await in_read(request, read)
+    if session.renew_until is not None:  # at most once a day per session: a write
+        await in_session(request, lambda db: renew(db, session))
+    return Response(body, media_type="application/json")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Integer,
     Select,
     Table,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
+from app.db import core
 from app.errors import NotFound
 from app.models import Rest, SyncClient, SyncRejection, User
 from app.sync.iso_text import iso_utc_text
@@ -263,7 +265,7 @@ _PULL = _pull_statement()
 _PULL_PAGE = _PULL.limit(bindparam("page", type_=Integer))
 
 
-def pull(db: Session, user_id: int, client_id: str | None, since: int,
+def pull(db: Session | Connection, user_id: int, client_id: str | None, since: int,
          limit: int) -> dict[str, Any]:
     """Changes after `since`, oldest first, and the device's last applied seq: one snapshot.
 
@@ -276,7 +278,7 @@ def pull(db: Session, user_id: int, client_id: str | None, since: int,
     def read(page: int | None) -> Sequence[Any]:
         params = {"user_id": user_id, "client_id": client_id or "", "since": since,
                   "page": page}
-        return db.execute(_PULL if page is None else _PULL_PAGE, params).all()
+        return core(db).execute(_PULL if page is None else _PULL_PAGE, params).all()
 
     # A snapshot from scratch (a new device, or one whose cookie predates purged
     # tombstones) comes whole, in one answer: a page's cookie would predate the purge

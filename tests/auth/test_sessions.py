@@ -1,0 +1,87 @@
+"""A sign-in lasts `session_days` from its last use: the expiry slides, at most once a day."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, update
+from sqlmodel import Session
+
+from app.auth.sessions import as_utc, token_hash
+from app.models import AuthSession
+from tests.auth.helpers import Account, sign_up
+from tests.sync.factories import make_rest, put
+
+DAYS = 90  # the default session_days
+
+
+def expires_at(account: Account) -> datetime:
+    with Session(account.client.app.state.engine) as db:  # type: ignore[attr-defined]
+        row = db.get(AuthSession, token_hash(account.token))
+        assert row is not None
+        return as_utc(row.expires_at)
+
+
+def set_expiry(account: Account, moment: datetime) -> None:
+    with Session(account.client.app.state.engine) as db:  # type: ignore[attr-defined]
+        db.execute(update(AuthSession)
+                   .where(AuthSession.token_hash == token_hash(account.token))  # type: ignore[arg-type]
+                   .values(expires_at=moment))
+        db.commit()
+
+
+USES = {
+    "me": lambda a: a.get("/api/auth/me"),
+    "pull": lambda a: a.get("/api/sync/pull"),
+    "push": lambda a: a.post("/api/sync/push", json={"client_id": str(uuid.uuid4()),
+                                                     "mutations": [put(1, make_rest())]}),
+}
+
+
+@pytest.mark.parametrize("use", USES)
+def test_a_session_used_after_a_day_slides_forward(auth_client, use):
+    account = sign_up(auth_client)
+    set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
+    before = datetime.now(UTC)
+    assert USES[use](account).status_code == 200
+    renewed = expires_at(account)
+    assert before + timedelta(days=DAYS) <= renewed <= datetime.now(UTC) + timedelta(days=DAYS)
+
+
+@pytest.mark.parametrize("use", USES)
+def test_a_session_used_within_the_day_is_left_as_it_is(auth_client, use):
+    account = sign_up(auth_client)
+    recent = (datetime.now(UTC) + timedelta(days=DAYS) - timedelta(hours=3)).replace(microsecond=0)
+    set_expiry(account, recent)
+    assert USES[use](account).status_code == 200
+    assert expires_at(account) == recent
+
+
+@pytest.mark.parametrize("use", USES)
+def test_an_expired_session_is_refused(auth_client, use):
+    account = sign_up(auth_client)
+    set_expiry(account, datetime.now(UTC) - timedelta(seconds=1))
+    response = USES[use](account)
+    assert response.status_code == 401
+    assert response.json()["error"] == "UNAUTHENTICATED"
+
+
+def test_a_push_renews_its_session_only_after_its_own_writes(auth_client):
+    # Erasing an account locks the user, then its sessions; a push must take them in that
+    # order too, or the two could each wait for the other (on PostgreSQL, a deadlock).
+    account = sign_up(auth_client)
+    set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
+    engine = auth_client.app.state.engine
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert USES["push"](account).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    renewal = next(i for i, s in enumerate(statements) if s.startswith("update auth_session"))
+    user_lock = next(i for i, s in enumerate(statements) if s.startswith("update user_account"))
+    assert user_lock < renewal
