@@ -13,7 +13,9 @@ database, pinned to core 0; wrk (one thread) pinned to core 1. Endpoints:
 - GET /api/routines/classic/session (warm: rendered once before measuring);
 - GET /api/sync/pull of a device that is up to date (the common poll), signed in;
 - POST /api/sync/push of 5 new rests, each request from a fresh device id with fresh rest
-  ids (seq 1..5), so every push is applied, not skipped as a duplicate.
+  ids (seq 1..5), so every push is applied, not skipped as a duplicate. The pushes take
+  turns over as many accounts as the most connections measured: 50 connections are 50
+  phones, not one account's 50 devices (whose pushes a per-user lock puts in a queue).
 Each endpoint runs at 1 and 50 connections, interleaved with the ceiling `repeats` times;
 medians are reported. Goals: reads >= 0.5x the ceiling; p99 < 50 ms at 50 connections.
 """
@@ -57,7 +59,7 @@ LABELS = {
     "routines": "GET /api/routines",
     "session": "GET session script (warm)",
     "pull": "GET sync pull (up to date)",
-    "push": f"POST sync push ({PUSH_BATCH} new)",
+    "push": f"POST sync push ({PUSH_BATCH} new, many accounts)",
 }
 SESSION_PATH = "/api/routines/classic/session?minutes=15&cues=guided&prep=30"
 READ_RATIO_GOAL = 0.5
@@ -84,7 +86,7 @@ def run_wrk(url: str, connections: int, duration_s: float, env: dict[str, str]) 
     return figures
 
 
-def _prepare(base: str) -> dict[str, dict[str, str]]:
+def _prepare(base: str, push_accounts: int) -> dict[str, dict[str, str]]:
     """Accounts and warm caches; returns the wrk settings of each endpoint."""
     with httpx.Client(base_url=base, timeout=300) as client:
         client.get(SESSION_PATH).raise_for_status()  # render once: the benchmark is warm
@@ -95,7 +97,7 @@ def _prepare(base: str) -> dict[str, dict[str, str]]:
                     json={"client_id": device, "mutations": mutations}).raise_for_status()
         pulled = client.get("/api/sync/pull", params={"client_id": device},
                             headers={"Cookie": reader}).json()
-        _, pusher = register(base)
+    pushers = [register(base)[1] for _ in range(push_accounts)]
     rest_fields = json.dumps({k: v for k, v in make_rest().items() if k != "id"})[1:-1]
     return {
         "ceiling": {"path": "/bench/ceiling"},
@@ -103,7 +105,7 @@ def _prepare(base: str) -> dict[str, dict[str, str]]:
         "session": {"path": SESSION_PATH},
         "pull": {"path": f"/api/sync/pull?since={pulled['cookie']}&client_id={device}",
                  "WRK_COOKIE": reader},
-        "push": {"path": "/api/sync/push", "WRK_MODE": "push", "WRK_COOKIE": pusher,
+        "push": {"path": "/api/sync/push", "WRK_MODE": "push", "WRK_COOKIES": " ".join(pushers),
                  "WRK_BATCH": str(PUSH_BATCH), "WRK_REST": rest_fields},
     }
 
@@ -113,7 +115,7 @@ def measure_database(kind: str, connections: list[int], duration_s: float, repea
     runs: dict[str, dict[int, list[dict]]] = {ep: {c: [] for c in connections}
                                                for ep in ENDPOINTS}
     with fresh_database(kind) as url, running_server(url, voice=voice) as server:
-        settings = _prepare(server.url)
+        settings = _prepare(server.url, max(connections))
         for conns in connections:
             for _ in range(repeats):
                 for endpoint in ENDPOINTS:  # interleaved, so drift hits all alike

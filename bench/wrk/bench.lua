@@ -1,5 +1,6 @@
 -- wrk script for bench/api.py. Settings come from the environment:
 --   WRK_COOKIE   the session cookie ("name=value"), sent on every request
+--   WRK_COOKIES  several session cookies, space-separated: each request takes the next one
 --   WRK_MODE     "get" (the URL as given) or "push" (POST /api/sync/push)
 --   WRK_NONCE    8 hex digits, unique per run: every push gets a fresh client id and
 --                fresh rest ids, so each one does real work (no duplicate short-cut)
@@ -9,6 +10,10 @@
 
 local mode = os.getenv("WRK_MODE") or "get"
 local cookie = os.getenv("WRK_COOKIE")
+local cookies = {}
+for value in string.gmatch(os.getenv("WRK_COOKIES") or "", "%S+") do
+  table.insert(cookies, value)
+end
 local nonce = os.getenv("WRK_NONCE") or "0badf00d"
 local batch = tonumber(os.getenv("WRK_BATCH") or "5")
 local rest_fields = os.getenv("WRK_REST") or ""
@@ -48,6 +53,9 @@ local function push_body()
 end
 
 function request()
+  if #cookies > 0 then
+    headers["Cookie"] = cookies[(counter % #cookies) + 1]
+  end
   if mode == "push" then
     return wrk.format("POST", "/api/sync/push", headers, push_body())
   end
