@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import orjson
 
 from app.config import Settings
+from app.observability.batched_handler import BatchedStreamHandler
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -118,14 +119,20 @@ class HumanFormatter(logging.Formatter):
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
-    """Install (or replace) this app's handler on the root logger; other handlers stay."""
+    """Install (or replace) this app's handler on the root logger; other handlers stay.
+
+    Lines to the process's stderr go out in batches (BatchedStreamHandler); a stream
+    given here (tests) gets each line at once.
+    """
     _install_record_factory()
     # No line shows the thread or process, and looking them up costs on every record.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+        handler.close()  # writes what it holds; a batched handler's thread ends
+    handler = (logging.StreamHandler(stream) if stream is not None
+               else BatchedStreamHandler(sys.stderr))
     handler.setFormatter(JsonFormatter() if settings.json_logs else HumanFormatter())
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)

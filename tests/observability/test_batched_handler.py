@@ -1,0 +1,84 @@
+"""Lines to stderr go out in batches: whole lines, in order, soon, and at once when it matters."""
+
+import io
+import logging
+import time
+
+import pytest
+
+from app.observability.batched_handler import PIPE_BUF, BatchedStreamHandler
+
+
+class Writes(io.StringIO):
+    """A stream that remembers each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+@pytest.fixture
+def logger():
+    log = logging.getLogger("test.batched")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    yield log
+    log.handlers.clear()
+
+
+def attach(logger: logging.Logger, interval_s: float = 60.0) -> tuple[Writes, BatchedStreamHandler]:
+    stream = Writes()
+    handler = BatchedStreamHandler(stream, flush_interval_s=interval_s)
+    logger.addHandler(handler)
+    return stream, handler
+
+
+def test_info_lines_wait_and_go_out_together_in_order(logger):
+    stream, handler = attach(logger)
+    for i in range(5):
+        logger.info("line %d", i)
+    assert stream.getvalue() == ""
+    handler.flush()
+    assert stream.writes == ["".join(f"line {i}\n" for i in range(5))]
+
+
+def test_a_warning_goes_out_at_once_with_the_lines_before_it(logger):
+    stream, _ = attach(logger)
+    logger.info("first")
+    logger.warning("refused")
+    assert stream.getvalue() == "first\nrefused\n"
+
+
+def test_under_load_each_write_holds_whole_lines_and_fits_a_pipe(logger):
+    stream, handler = attach(logger)
+    lines = [f"request {i} " + "x" * (i % 300) for i in range(2000)]
+    for line in lines:
+        logger.info(line)
+    handler.flush()
+    assert stream.getvalue() == "".join(line + "\n" for line in lines)
+    assert len(stream.writes) < len(lines) / 10  # batches, not one write per line
+    for text in stream.writes:
+        assert text.endswith("\n")
+        assert len(text.encode()) <= PIPE_BUF
+
+
+def test_a_quiet_moment_still_sees_its_lines_soon(logger):
+    stream, _ = attach(logger, interval_s=0.05)
+    logger.info("alone")
+    deadline = time.monotonic() + 5
+    while stream.getvalue() == "" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == "alone\n"
+
+
+def test_closing_writes_what_is_left_and_stops_the_thread(logger):
+    stream, handler = attach(logger, interval_s=0.05)
+    logger.info("last words")
+    handler.close()
+    assert stream.getvalue() == "last words\n"
+    handler._flusher.join(timeout=5)
+    assert not handler._flusher.is_alive()
