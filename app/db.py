@@ -1,15 +1,18 @@
 """The database engine and the per-request session (the request is the transaction)."""
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 from starlette.concurrency import run_in_threadpool
 
@@ -43,12 +46,36 @@ def make_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=settings.db_connections - settings.db_max_overflow,
         max_overflow=settings.db_max_overflow,
     )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+# A connection back in the pool this recently was alive then. Pinging every checkout
+# (pool_pre_ping) costs a round trip on every request; a database that restarts under
+# load fails the requests in flight either way, and the first such failure marks the
+# whole pool stale, so the next checkouts connect afresh.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_s = time.monotonic() - record.info.get("checked_in_at", float("-inf"))
+    if idle_s < PING_AFTER_IDLE_S:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        # The pool drops this connection and checks out another (up to three tries).
+        raise DisconnectionError() from error
 
 
 def make_session_slots(settings: Settings) -> anyio.Semaphore:
