@@ -147,11 +147,13 @@ async def in_read(request: Request, work: Callable[[Connection], T]) -> T:
     """Run read-only work whose every answer comes from one statement (a pull).
 
     On SQLite it runs right here, on the event loop: in WAL mode a reader never waits for
-    a writer, and the hop to a worker thread costs more than the query. On PostgreSQL it
-    runs in one hop to a worker thread, on a connection in autocommit: each statement is
-    its own transaction with its own snapshot, and there are no BEGIN or COMMIT round
-    trips. `work` must not write: on SQLite a write could wait for a lock, and the whole
-    event loop would wait with it (use in_session).
+    a writer, and the hop to a worker thread costs more than the query (a full snapshot
+    of thousands of rests holds the loop for its tens of milliseconds; a rare answer
+    next to the polls). On PostgreSQL it runs in one hop to a worker thread, on a
+    connection in autocommit: each statement is its own transaction with its own
+    snapshot, and there are no BEGIN or COMMIT round trips. `work` must not write: on
+    SQLite a write could wait for a lock, and the whole event loop would wait with it
+    (use in_session).
     """
     engine: Engine = request.app.state.engine
     async with request.app.state.session_slots:
