@@ -18,7 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY_BYTES = 1 << 20
+# A session's script is a few KiB; with 512 entries, kept answers stay within 32 MiB.
+MAX_BODY_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,19 @@
 """Answers that cannot change are replayed without routing, and only those."""
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.response_cache import KeptAnswer, KeptAnswers
+from app.response_cache import (
+    MAX_BODY_BYTES,
+    KeptAnswer,
+    KeptAnswers,
+    ReplayUnchangingAnswers,
+)
 from app.routines.service import SessionScripts
+from tests.aio import run_async
 
 SESSION = "/api/routines/quick-reset/session?minutes=3&cues=bells"
 
@@ -94,3 +101,25 @@ def test_the_least_recently_used_answer_goes_first():
     assert len(answers) == 2
     assert answers.get(("/b", b"")) is None
     assert answers.get(("/a", b"")) is not None and answers.get(("/c", b"")) is not None
+
+
+def test_an_answer_over_the_size_cap_passes_whole_but_is_not_kept():
+    big = b"x" * (MAX_BODY_BYTES + 1)
+
+    async def route(scope, receive, send):  # type: ignore[no-untyped-def]
+        scope["route"] = SimpleNamespace(path_format="/big")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": big[:10], "more_body": True})
+        await send({"type": "http.response.body", "body": big[10:]})
+
+    answers = KeptAnswers()
+    app = ReplayUnchangingAnswers(route, answers, ["/big"])
+    sent: list[bytes] = []
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message.get("body", b""))
+
+    scope = {"type": "http", "method": "GET", "path": "/big", "query_string": b""}
+    run_async(app(scope, None, send))  # type: ignore[arg-type]
+    assert b"".join(sent) == big
+    assert len(answers) == 0
