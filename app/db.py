@@ -30,6 +30,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+PROBE_CONNECTIONS = 2
+
+
 def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if settings.is_sqlite:
@@ -42,7 +45,10 @@ def make_engine(settings: Settings) -> Engine:
             url,
             connect_args={"check_same_thread": False},
             pool_size=settings.db_connections,
-            max_overflow=0,
+            # Requests hold one session slot per pooled connection; health probes hold
+            # none. The spare connections are for probes, so that a request with a slot
+            # finds a connection free, and a pull on the event loop does not wait for one.
+            max_overflow=PROBE_CONNECTIONS,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
