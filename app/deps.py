@@ -64,6 +64,17 @@ async def get_current_user(user: Annotated[User | None, Depends(get_optional_use
     return user
 
 
+def get_user_to_erase(request: Request, db: SessionDep, settings: SettingsDep) -> User:
+    """The signed-in user, the session's expiry left alone: erasing deletes the session
+    anyway, and renewing it first would lock the session's row before the user's, the
+    order a push takes the other way round (see renew)."""
+    user = user_for_token(db, request.cookies.get(settings.session_cookie_name), settings,
+                          slide=False)
+    if user is None:
+        raise NotSignedIn("Sign in first.")
+    return user
+
+
 async def get_session_token(request: Request) -> str:
     """The sign-in cookie, unchecked: for routes that check it inside `in_session`."""
     # Settings straight from app state: a sub-dependency costs the hot sync routes more.
@@ -75,4 +86,5 @@ async def get_session_token(request: Request) -> str:
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
+UserToErase = Annotated[User, Depends(get_user_to_erase)]
 SessionToken = Annotated[str, Depends(get_session_token)]

@@ -24,7 +24,14 @@ from app.auth.sessions import (
     start_session,
 )
 from app.db import in_session
-from app.deps import CurrentUser, HashingDep, SessionDep, SettingsDep, ThrottleDep
+from app.deps import (
+    CurrentUser,
+    HashingDep,
+    SessionDep,
+    SettingsDep,
+    ThrottleDep,
+    UserToErase,
+)
 from app.errors import error_responses
 from app.models import User
 
@@ -113,7 +120,7 @@ def me(user: CurrentUser) -> UserPublic:
 
 @router.delete("/account", responses=error_responses(401, 429))
 def delete_account(body: PasswordConfirmation, request: Request, response: Response,
-                   user: CurrentUser, db: SessionDep, settings: SettingsDep,
+                   user: UserToErase, db: SessionDep, settings: SettingsDep,
                    hashing: HashingDep, throttle: ThrottleDep) -> AccountErased:
     """Erase the account and all its server data; the password confirms it."""
     address = client_address(request)

@@ -109,10 +109,15 @@ def signed_in(db: Session | Connection, token: str, settings: Settings) -> LiveS
     return session
 
 
-def user_for_token(db: Session, token: str | None, settings: Settings) -> User | None:
-    """The signed-in user (see user_id_for_token)."""
-    user_id = user_id_for_token(db, token, settings)
-    return None if user_id is None else db.get(User, user_id)
+def user_for_token(db: Session, token: str | None, settings: Settings,
+                   slide: bool = True) -> User | None:
+    """The signed-in user (see user_id_for_token); `slide=False` leaves the expiry alone."""
+    session = live_session(db, token, settings)
+    if session is None:
+        return None
+    if slide:
+        renew(db, session)
+    return db.get(User, session.user_id)
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:

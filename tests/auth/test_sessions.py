@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.auth.sessions import as_utc, token_hash
 from app.models import AuthSession
-from tests.auth.helpers import Account, sign_up
+from tests.auth.helpers import PASSWORD, Account, sign_up
 from tests.sync.factories import make_rest, put
 
 DAYS = 90  # the default session_days
@@ -85,3 +85,24 @@ def test_a_push_renews_its_session_only_after_its_own_writes(auth_client):
     renewal = next(i for i, s in enumerate(statements) if s.startswith("update auth_session"))
     user_lock = next(i for i, s in enumerate(statements) if s.startswith("update user_account"))
     assert user_lock < renewal
+
+
+def test_erasing_an_account_never_locks_its_session_before_its_user(auth_client):
+    # The session goes with the account: renewing it first would take the locks in the
+    # order a push does not (session, then user), and the two could deadlock.
+    account = sign_up(auth_client)
+    set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
+    engine = auth_client.app.state.engine
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        erased = account.delete("/api/auth/account", json={"password": PASSWORD})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert erased.status_code == 200, erased.text
+    assert not [s for s in statements if s.startswith("update auth_session")]
+    assert any(s.startswith("update user_account") for s in statements)  # the user's lock
