@@ -30,7 +30,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-PROBE_CONNECTIONS = 2
+# Health probes (app/health) run at most this many at once, on threads of their own.
+PROBE_CONNECTIONS = 4
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -47,7 +48,9 @@ def make_engine(settings: Settings) -> Engine:
             pool_size=settings.db_connections,
             # Requests hold one session slot per pooled connection; health probes hold
             # none. The spare connections are for probes, so that a request with a slot
-            # finds a connection free, and a pull on the event loop does not wait for one.
+            # finds a connection free, and a pull on the event loop does not wait for one
+            # (only probes abandoned past their deadline, on a stalled disk, could still
+            # hold more).
             max_overflow=PROBE_CONNECTIONS,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -149,25 +152,30 @@ def core(db: Session | Connection) -> Connection:
     return db.connection() if isinstance(db, Session) else db
 
 
-async def in_read(request: Request, work: Callable[[Connection], T]) -> T:
+async def in_read(request: Request, work: Callable[[Connection], T],
+                  bounded: bool = True) -> T:
     """Run read-only work whose every answer comes from one statement (a pull).
 
-    On SQLite it runs right here, on the event loop: in WAL mode a reader never waits for
-    a writer, and the hop to a worker thread costs more than the query (a full snapshot
-    of thousands of rests holds the loop for its tens of milliseconds; a rare answer
-    next to the polls). On PostgreSQL it runs in one hop to a worker thread, on a
+    On SQLite, `bounded` work (a page of rows) runs right here, on the event loop: in WAL
+    mode a reader never waits for a writer, and the hop to a worker thread costs more
+    than the query. Unbounded work (a full snapshot) takes the hop, so that no one's large
+    history holds the loop. On PostgreSQL it runs in one hop to a worker thread, on a
     connection in autocommit: each statement is its own transaction with its own
     snapshot, and there are no BEGIN or COMMIT round trips. `work` must not write: on
     SQLite a write could wait for a lock, and the whole event loop would wait with it
     (use in_session).
     """
     engine: Engine = request.app.state.engine
+    sqlite = engine.dialect.name == "sqlite"
     async with request.app.state.session_slots:
-        if engine.dialect.name == "sqlite":
+        if sqlite and bounded:
             with engine.connect() as conn:
                 return work(conn)
 
         def run() -> T:
+            if sqlite:
+                with engine.connect() as conn:
+                    return work(conn)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 return work(conn)
 

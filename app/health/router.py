@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from app.config import APP_VERSION
+from app.db import PROBE_CONNECTIONS
 from app.deps import SettingsDep
 from app.errors import AppError, error_responses
 from app.health.checks import CheckOut, ReadyOut, check_database, check_redis, timed
@@ -32,8 +33,8 @@ T = TypeVar("T")
 # thread) for as long as the TCP connection lives: probes answer 503 after this long.
 PROBE_DEADLINE_S = 3.0
 # Probes run on threads of their own, so probes stuck on a stalled database can never
-# take the threads that requests need.
-_probe_threads = anyio.CapacityLimiter(4)
+# take the threads that requests need; on SQLite, as many spare connections are theirs.
+_probe_threads = anyio.CapacityLimiter(PROBE_CONNECTIONS)
 
 
 async def within_deadline(probe: Callable[[], T]) -> T | None:

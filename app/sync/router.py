@@ -67,7 +67,9 @@ async def pull(
         pulled = service.pull(connection, session.user_id, client_id, since, page)
         return session, orjson.dumps(pulled)
 
-    session, body = await in_read(request, read)
+    # A page is bounded; a snapshot from 0 is not (a cookie older than the purged
+    # tombstones also turns into one, rarely: that read stays where it started).
+    session, body = await in_read(request, read, bounded=since > 0)
     if session.renew_until is not None:  # at most once a day per session: a write
         await in_session(request, lambda db: renew(db, session))
     return Response(body, media_type="application/json")
