@@ -28,8 +28,6 @@ def kill_backend(pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-
-
 def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_dead(engine, monkeypatch):
     first = backend_pid(engine)
     kill_backend(first)

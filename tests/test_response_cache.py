@@ -56,17 +56,24 @@ def test_a_replay_carries_the_same_headers_and_its_own_request_id(client):
     assert second.headers["x-request-id"] != first.headers["x-request-id"]
 
 
+def routine_reads_counted(client: TestClient) -> float:
+    series = ('crg_http_requests_total{method="GET",route="/api/routines/{routine_id}",'
+              'status="200"} ')
+    lines = [line for line in client.get("/metrics").text.splitlines()
+             if line.startswith(series)]
+    return float(lines[0][len(series):]) if lines else 0.0
+
+
 def test_a_replay_is_logged_and_counted_under_its_route(client, caplog):
     client.get("/api/routines/classic")
+    counted = routine_reads_counted(client)  # the registry is shared by every app in a run
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="app.access"):
         client.get("/api/routines/classic")
     (line,) = [r for r in caplog.records if r.name == "app.access"]
     assert line.route == "/api/routines/{routine_id}"  # type: ignore[attr-defined]
     assert line.status == 200  # type: ignore[attr-defined]
-    metrics = client.get("/metrics").text
-    assert ('crg_http_requests_total{method="GET",route="/api/routines/{routine_id}",'
-            'status="200"}') in metrics
+    assert routine_reads_counted(client) == counted + 1
 
 
 def test_refusals_and_errors_are_never_kept(client):

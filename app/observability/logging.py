@@ -5,6 +5,7 @@ factory copies it onto every record when the record is made, so any handler (our
 caplog, a library's) sees it, including lines written from a sync route's worker thread.
 """
 
+import hashlib
 import itertools
 import logging
 import os
@@ -32,25 +33,27 @@ _SECRET_WORDS = ("password", "secret", "token", "cookie", "authorization", "sess
 _HANDLER_MARK = "_crg_handler"
 
 
-# Made ids are this process's random half and a count: unique, and without the system
-# call for random bytes that a uuid4 per request costs. A forked child draws a new half.
-_id_prefix = secrets.token_hex(8)
+# Made ids are a count hashed with this process's random key: unique, opaque (they tell
+# nothing of how many requests came before), and without the system call for random bytes
+# that a uuid4 per request costs. A forked child draws a new key.
+_id_key = secrets.token_bytes(32)
 _id_count = itertools.count(1)
 
 
-def _new_id_prefix() -> None:
-    global _id_prefix, _id_count
-    _id_prefix, _id_count = secrets.token_hex(8), itertools.count(1)
+def _new_id_key() -> None:
+    global _id_key, _id_count
+    _id_key, _id_count = secrets.token_bytes(32), itertools.count(1)
 
 
-os.register_at_fork(after_in_child=_new_id_prefix)
+os.register_at_fork(after_in_child=_new_id_key)
 
 
 def accept_or_make_request_id(sent: str | None) -> str:
     """The client's X-Request-ID when it is a sane token, else a new one (32 hex digits)."""
     if sent and _SANE_REQUEST_ID.fullmatch(sent):
         return sent
-    return f"{_id_prefix}{next(_id_count):016x}"
+    count = next(_id_count).to_bytes(8, "big")
+    return hashlib.blake2b(count, key=_id_key, digest_size=16).hexdigest()
 
 
 def _install_record_factory() -> None:

@@ -27,7 +27,9 @@ def logger():
     log.propagate = False
     log.setLevel(logging.INFO)
     yield log
-    log.handlers.clear()
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
 
 
 def attach(logger: logging.Logger, interval_s: float = 60.0) -> tuple[Writes, BatchedStreamHandler]:
@@ -82,3 +84,24 @@ def test_closing_writes_what_is_left_and_stops_the_thread(logger):
     assert stream.getvalue() == "last words\n"
     handler._flusher.join(timeout=5)
     assert not handler._flusher.is_alive()
+
+
+def test_a_failed_write_does_not_stop_later_batches(logger):
+    class FailsOnce(Writes):
+        failed = False
+
+        def write(self, text: str) -> int:
+            if not self.failed:
+                self.failed = True
+                raise OSError("disk full")
+            return super().write(text)
+
+    stream = FailsOnce()
+    logger.addHandler(BatchedStreamHandler(stream, flush_interval_s=0.05))
+    logger.info("lost with the failed write")
+    time.sleep(0.3)  # the flusher met the failure and carries on
+    logger.info("written")
+    deadline = time.monotonic() + 5
+    while "written" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == "written\n"
