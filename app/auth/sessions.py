@@ -84,8 +84,9 @@ def live_session(db: Session | Connection, token: str | None,
 
 def renew(db: Session | Connection, session: LiveSession) -> None:
     """Slide the expiry forward when it is due. A write that locks the session's row: a
-    transaction that also locks the user's row renews last, as erasing an account
-    (user, then sessions) does, so the two never wait on each other in a circle."""
+    transaction that also locks the user's row renews last, so that, like erasing an
+    account (the user, then its sessions), it takes the user's row first, and the two
+    never wait on each other in a circle."""
     if session.renew_until is not None:
         core(db).execute(_RENEW, {"hashed": session.token_hash,
                                   "renew_until": session.renew_until})
