@@ -1,10 +1,12 @@
 """A sign-in lasts `session_days` from its last use: the expiry slides, at most once a day."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import Engine, event, update
 from sqlmodel import Session
 
 from app.auth.sessions import as_utc, token_hash
@@ -28,6 +30,21 @@ def set_expiry(account: Account, moment: datetime) -> None:
                    .where(AuthSession.token_hash == token_hash(account.token))  # type: ignore[arg-type]
                    .values(expires_at=moment))
         db.commit()
+
+
+@contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[str]]:
+    """The SQL sent to the database while the block runs, one spacing, lower case."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 USES = {
@@ -71,17 +88,8 @@ def test_a_push_renews_its_session_only_after_its_own_writes(auth_client):
     # order too, or the two could each wait for the other (on PostgreSQL, a deadlock).
     account = sign_up(auth_client)
     set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
-    engine = auth_client.app.state.engine
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).lower())
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(auth_client.app.state.engine) as statements:
         assert USES["push"](account).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     renewal = next(i for i, s in enumerate(statements) if s.startswith("update auth_session"))
     user_lock = next(i for i, s in enumerate(statements) if s.startswith("update user_account"))
     assert user_lock < renewal
@@ -92,17 +100,8 @@ def test_erasing_an_account_never_locks_its_session_before_its_user(auth_client)
     # order a push does not (session, then user), and the two could deadlock.
     account = sign_up(auth_client)
     set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
-    engine = auth_client.app.state.engine
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).lower())
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(auth_client.app.state.engine) as statements:
         erased = account.delete("/api/auth/account", json={"password": PASSWORD})
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert erased.status_code == 200, erased.text
     assert not [s for s in statements if s.startswith("update auth_session")]
     assert any(s.startswith("update user_account") for s in statements)  # the user's lock
