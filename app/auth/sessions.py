@@ -92,16 +92,6 @@ def renew(db: Session | Connection, session: LiveSession) -> None:
                                   "renew_until": session.renew_until})
 
 
-def user_id_for_token(db: Session | Connection, token: str | None,
-                      settings: Settings) -> int | None:
-    """The signed-in user's id, sliding the expiry forward when due."""
-    session = live_session(db, token, settings)
-    if session is None:
-        return None
-    renew(db, session)
-    return session.user_id
-
-
 def signed_in(db: Session | Connection, token: str, settings: Settings) -> LiveSession:
     """The caller's live session, not yet renewed (see renew); 401 when there is none."""
     session = live_session(db, token, settings)
@@ -112,7 +102,8 @@ def signed_in(db: Session | Connection, token: str, settings: Settings) -> LiveS
 
 def user_for_token(db: Session, token: str | None, settings: Settings,
                    slide: bool = True) -> User | None:
-    """The signed-in user (see user_id_for_token); `slide=False` leaves the expiry alone."""
+    """The signed-in user, sliding the session's expiry forward when due (see renew);
+    `slide=False` leaves the expiry alone."""
     session = live_session(db, token, settings)
     if session is None:
         return None
