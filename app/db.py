@@ -167,16 +167,13 @@ async def in_read(request: Request, work: Callable[[Connection], T],
     """
     engine: Engine = request.app.state.engine
     sqlite = engine.dialect.name == "sqlite"
+
+    def run() -> T:
+        connection = engine.connect()
+        if not sqlite:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with connection:
+            return work(connection)
+
     async with request.app.state.session_slots:
-        if sqlite and bounded:
-            with engine.connect() as conn:
-                return work(conn)
-
-        def run() -> T:
-            if sqlite:
-                with engine.connect() as conn:
-                    return work(conn)
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                return work(conn)
-
-        return await run_in_threadpool(run)
+        return run() if sqlite and bounded else await run_in_threadpool(run)
