@@ -9,7 +9,7 @@ Invariants (docs/sync.md explains them):
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,21 +48,22 @@ _TAKE_WRITE_LOCK = (update(USER).where(USER.c.id == bindparam("user_id"))
 _COUNTER = select(USER.c.sync_version).where(USER.c.id == bindparam("user_id"))
 
 
-def lock_user(db: Session, user_id: int) -> None:
+def lock_user(db: Session | Connection, user_id: int) -> None:
     """Take the per-user write lock, before anything is read.
 
     PostgreSQL: SELECT ... FOR UPDATE on the user's row serialises writes of one user
     across every app instance. SQLite: a no-op UPDATE as the first write takes the
     database's write lock now (as BEGIN IMMEDIATE would).
     """
-    postgres = db.get_bind().dialect.name == "postgresql"
-    db.execute(_LOCK_USER_ROW if postgres else _TAKE_WRITE_LOCK, {"user_id": user_id})
+    connection = core(db)
+    postgres = connection.dialect.name == "postgresql"
+    connection.execute(_LOCK_USER_ROW if postgres else _TAKE_WRITE_LOCK, {"user_id": user_id})
 
 
-def lock_user_counter(db: Session, user_id: int) -> int:
+def lock_user_counter(db: Session | Connection, user_id: int) -> int:
     """Take the per-user write lock and read the counter under it."""
     lock_user(db, user_id)
-    counter = db.scalar(_COUNTER, {"user_id": user_id})
+    counter = core(db).scalar(_COUNTER, {"user_id": user_id})
     if counter is None:
         # Erased while this request waited for the lock: nothing may be written for it.
         raise NotFound("No such account.")
@@ -70,8 +71,13 @@ def lock_user_counter(db: Session, user_id: int) -> int:
 
 
 REST: Table = Rest.__table__  # type: ignore[attr-defined]
-# Bulk writes go through Core: building 500 ORM objects costs more than the SQL itself.
-_MATCH = (REST.c.user_id == bindparam("match_user_id"), REST.c.id == bindparam("match_id"))
+REJECTION: Table = SyncRejection.__table__  # type: ignore[attr-defined]
+# Every write of a push goes through Core, on statements built once: building 500 ORM
+# objects, or one statement, costs more than the SQL itself.
+_NEW_RESTS = insert(REST)
+_CHANGED_RESTS = update(REST).where(REST.c.user_id == bindparam("match_user_id"),
+                                    REST.c.id == bindparam("match_id"))
+_REJECTIONS = insert(REJECTION)
 
 
 def _put_values(rest: RestIn) -> dict[str, Any]:
@@ -92,20 +98,22 @@ class _RowState:
 
 @dataclass
 class _Batch:
-    db: Session
+    db: Connection
     user_id: int
     client_id: str
     version: int
     rows: dict[str, _RowState]
     now: datetime
+    rejections: list[dict[str, Any]] = field(default_factory=list)
 
     def apply(self, mutation: Mutation) -> MutationResult:
         problem = mutation_problem(mutation, self.now)
         if problem:
-            self.db.add(SyncRejection(
-                user_id=self.user_id, client_id=self.client_id, seq=mutation.seq,
-                rest_id=mutation.id, code="VALIDATION_ERROR", detail=problem[:1000],
-            ))
+            self.rejections.append({
+                "user_id": self.user_id, "client_id": self.client_id, "seq": mutation.seq,
+                "rest_id": mutation.id, "code": "VALIDATION_ERROR", "detail": problem[:1000],
+                "created_at": self.now,
+            })
             return MutationResult(seq=mutation.seq, status="rejected",
                                   error="VALIDATION_ERROR", detail=problem)
         row = self.rows.setdefault(mutation.id, _RowState(exists=False, deleted=False))
@@ -122,7 +130,8 @@ class _Batch:
         return MutationResult(seq=mutation.seq, status="applied")
 
     def write(self) -> None:
-        """One INSERT and one UPDATE (executemany) for every row the batch changed.
+        """One INSERT and one UPDATE (executemany) for every row the batch changed, and
+        one INSERT of its rejections.
 
         A rest changed twice in one batch is written once, in its final state and version:
         the versions in between were never visible outside this transaction.
@@ -137,9 +146,11 @@ class _Batch:
                 new.append({**row.values, "user_id": self.user_id, "id": rest_id,
                             "created_at": self.now})
         if new:
-            self.db.execute(insert(REST), new)
+            self.db.execute(_NEW_RESTS, new)
         if changed:
-            self.db.execute(update(REST).where(*_MATCH), changed)
+            self.db.execute(_CHANGED_RESTS, changed)
+        if self.rejections:
+            self.db.execute(_REJECTIONS, self.rejections)
 
 
 # A push runs these statements, built once: building one costs more than running it.
@@ -175,9 +186,10 @@ _RAISE_PURGED_MARK = (
 )
 
 
-def push(db: Session, user_id: int, client_id: str, mutations: list[Mutation],
-         tombstone_keep_days: int) -> PushResponse:
+def push(session: Session | Connection, user_id: int, client_id: str,
+         mutations: list[Mutation], tombstone_keep_days: int) -> PushResponse:
     """Apply a device's batch in order: skip what was seen, stop at a gap."""
+    db = core(session)
     lock_user(db, user_id)
     state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id, "client_id": client_id}).first()
     if state is None:
@@ -212,11 +224,10 @@ def push(db: Session, user_id: int, client_id: str, mutations: list[Mutation],
     if batch.version != version:
         db.execute(_SET_COUNTER, {"user_id": user_id, "version": batch.version})
     _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
-    db.flush()  # rejections
     return PushResponse(last_applied_seq=last_seq, sync_version=batch.version, results=results)
 
 
-def _purge_tombstones(db: Session, user_id: int, before: datetime) -> None:
+def _purge_tombstones(db: Connection, user_id: int, before: datetime) -> None:
     """Drop tombstones older than the keep period; devices behind them must reset."""
     purged = db.execute(_PURGE_OLD_TOMBSTONES, {"user_id": user_id, "before": before}).all()
     if purged:

@@ -1,7 +1,9 @@
 """POST /api/sync/push: once each, in order, in one transaction."""
 
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
+from app.models import SyncRejection
 from tests.auth.helpers import Account, sign_up
 from tests.sync.factories import delete, make_rest, new_client_id, put
 
@@ -70,6 +72,18 @@ class TestPush:
         assert "after_rating" in rejected["detail"]
         assert applied["status"] == "applied"
         assert list(server_rests(account)) == [good["id"]]
+
+    def test_a_rejection_is_kept_for_the_operator(self, any_db_client: TestClient) -> None:
+        account = sign_up(any_db_client)
+        client_id, bad, untitled = new_client_id(), make_rest(after_rating=11), make_rest(title=" ")
+        push(account, client_id, [put(1, bad), put(2, untitled)])
+        with Session(any_db_client.app.state.engine) as db:  # type: ignore[attr-defined]
+            kept = db.exec(select(SyncRejection).order_by(SyncRejection.seq)).all()  # type: ignore[arg-type]
+        assert [(r.client_id, r.seq, r.rest_id, r.code) for r in kept] == [
+            (client_id, 1, bad["id"], "VALIDATION_ERROR"),
+            (client_id, 2, untitled["id"], "VALIDATION_ERROR"),
+        ]
+        assert "after_rating" in kept[0].detail and "title" in kept[1].detail
 
     def test_last_writer_in_server_order_wins(self, any_db_client: TestClient) -> None:
         account = sign_up(any_db_client)
