@@ -34,7 +34,9 @@ def iso_utc(moment: datetime) -> str:
 def _to_utc(moment: datetime) -> datetime:
     # Offsets other than Z are accepted and stored as UTC; naive times fail the value checks.
     # Milliseconds, as a device's clock gives them: a pull formats the stored time in SQL.
-    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    # (A device's clock is in milliseconds already: no copy then, as a push has thousands.)
+    if moment.microsecond % 1000:
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     return moment.astimezone(UTC) if moment.tzinfo else moment
 
 
