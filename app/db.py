@@ -27,6 +27,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # The app's WalCheckpointer copies the log into the database file: a commit that
+    # crosses the log's size limit would otherwise do it, and wait for the disk.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

@@ -6,6 +6,7 @@ import mimetypes
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -33,6 +34,7 @@ from app.routines.service import SessionScripts
 from app.security import add_security_headers
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.router import router as sync_router
+from app.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.should_migrate_on_start:
         upgrade_to_head(settings.resolved_database_url)
     engine = make_engine(settings)
+    checkpointer = WalCheckpointer(Path(engine.url.database or "")) if settings.is_sqlite else None
     voice = load_voice(settings.speech_cache_dir) if settings.voice_enabled else None
     if voice is None:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
@@ -69,9 +72,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # handing it over every 1 ms instead of 5 ms gave PostgreSQL pulls 30 % more
     # throughput at 50 connections.
     sys.setswitchinterval(0.001)
+    if checkpointer:
+        checkpointer.start()
     try:
         yield
     finally:
+        if checkpointer:
+            checkpointer.stop()
         engine.dispose()
 
 

@@ -1,0 +1,96 @@
+"""The write-ahead log reaches the database file on the checkpointer's thread, not in commits."""
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.config import Settings
+from app.wal_checkpoint import WalCheckpointer
+from tests.auth.helpers import sign_up
+from tests.sync.factories import make_rest, new_client_id, put
+
+
+def rests_in_database_file(database: Path) -> int:
+    """Rows the database file itself holds: `immutable` reads it and never the log."""
+    reader = sqlite3.connect(f"file:{database}?immutable=1", uri=True)
+    try:
+        return int(reader.execute("SELECT count(*) FROM rest").fetchone()[0])
+    finally:
+        reader.close()
+
+
+def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture
+def logged_database(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    """A database and a writer that commits to the log only (no automatic checkpoint).
+    The writer stays open: the last connection to close would checkpoint the log."""
+    database = tmp_path / "rest.db"
+    writer = sqlite3.connect(database)
+    writer.execute("CREATE TABLE rest (id INTEGER PRIMARY KEY, note TEXT)")
+    writer.commit()  # before the log exists: the table is in the file from the start
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    yield database, writer
+    writer.close()
+
+
+def commit_rows(writer: sqlite3.Connection, rows: int) -> None:
+    writer.executemany("INSERT INTO rest (note) VALUES (?)", [("x" * 200,)] * rows)
+    writer.commit()
+
+
+class TestWalCheckpointer:
+    def test_logged_commits_reach_the_database_file(
+        self, logged_database: tuple[Path, sqlite3.Connection]
+    ) -> None:
+        database, writer = logged_database
+        commit_rows(writer, 300)
+        assert rests_in_database_file(database) == 0  # committed, in the log only
+        checkpointer = WalCheckpointer(database, every_s=0.05)
+        checkpointer.start()
+        try:
+            assert eventually(lambda: rests_in_database_file(database) == 300)
+        finally:
+            checkpointer.stop()
+
+    def test_stopping_checkpoints_what_is_left(
+        self, logged_database: tuple[Path, sqlite3.Connection]
+    ) -> None:
+        database, writer = logged_database
+        checkpointer = WalCheckpointer(database, every_s=3600)
+        checkpointer.start()
+        commit_rows(writer, 50)
+        assert rests_in_database_file(database) == 0
+        checkpointer.stop()
+        assert rests_in_database_file(database) == 50
+
+
+class TestTheAppsCommits:
+    def test_a_commit_leaves_checkpoints_to_the_checkpointer(self, client: TestClient) -> None:
+        with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+            limit = connection.execute(text("PRAGMA wal_autocheckpoint")).scalar()
+        assert limit == 0
+
+    def test_pushed_rests_reach_the_database_file(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        account = sign_up(client)
+        mutations = [put(seq, make_rest()) for seq in range(1, 21)]
+        pushed = account.post("/api/sync/push",
+                              json={"client_id": new_client_id(), "mutations": mutations})
+        assert pushed.status_code == 200
+        database = settings.data_dir / "rest.db"
+        assert eventually(lambda: rests_in_database_file(database) == 20)
