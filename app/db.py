@@ -61,7 +61,9 @@ def make_engine(settings: Settings) -> Engine:
     engine = create_engine(
         url,
         pool_size=settings.db_connections - settings.db_max_overflow,
-        max_overflow=settings.db_max_overflow,
+        # As on SQLite: a health probe finds a connection even when requests hold all of
+        # theirs, so a busy instance still answers its load balancer in time.
+        max_overflow=settings.db_max_overflow + PROBE_CONNECTIONS,
     )
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from app.config import APP_VERSION
 from app.main import create_app
 from tests.conftest import IN_CI
+from tests.sync.conftest import postgres_url  # noqa: F401  (fixture)
 
 DEAD_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 DEAD_REDIS = "redis://127.0.0.1:1/0"
@@ -68,3 +69,23 @@ class TestReady:
             response = client.get("/api/ready")
         assert response.status_code == 200
         assert response.json()["checks"]["redis"]["ok"] is True
+
+
+class TestReadyUnderLoad:
+    @pytest.mark.parametrize("database", ["sqlite", "postgres"])
+    def test_ready_while_requests_hold_every_connection(self, make_app_settings, database,
+                                                        request) -> None:
+        # A busy instance must still answer its load balancer: the probe has a connection
+        # of its own, where it would otherwise wait for a request to give one back.
+        url = request.getfixturevalue("postgres_url") if database == "postgres" else None
+        settings = make_app_settings(database_url=url, migrate_on_start=True)
+        with TestClient(create_app(settings)) as client:
+            engine = client.app.state.engine  # type: ignore[attr-defined]
+            held = [engine.connect() for _ in range(settings.db_connections)]
+            try:
+                response = client.get("/api/ready")
+            finally:
+                for connection in held:
+                    connection.close()
+        assert response.status_code == 200, response.text
+        assert response.json()["checks"]["database"]["ok"] is True
