@@ -1,17 +1,16 @@
 """A sign-in lasts `session_days` from its last use: the expiry slides, at most once a day."""
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event, update
+from sqlalchemy import update
 from sqlmodel import Session
 
 from app.auth.sessions import as_utc, token_hash
 from app.models import AuthSession
 from tests.auth.helpers import PASSWORD, Account, sign_up
+from tests.sql import statements_sent
 from tests.sync.factories import make_rest, put
 
 DAYS = 90  # the default session_days
@@ -30,21 +29,6 @@ def set_expiry(account: Account, moment: datetime) -> None:
                    .where(AuthSession.token_hash == token_hash(account.token))  # type: ignore[arg-type]
                    .values(expires_at=moment))
         db.commit()
-
-
-@contextmanager
-def statements_sent(engine: Engine) -> Iterator[list[str]]:
-    """The SQL sent to the database while the block runs, one spacing, lower case."""
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).lower())
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
 
 
 USES = {
