@@ -67,19 +67,35 @@ class LiveSession:
     renew_until: datetime | None
 
 
+def cookie_hash(token: str | None) -> str | None:
+    """What the database stores of a cookie value; None for a value no session has."""
+    if not token or len(token) > 100:
+        return None
+    return token_hash(token)
+
+
 def live_session(db: Session | Connection, token: str | None,
                  settings: Settings) -> LiveSession | None:
     """The session behind a cookie value, or None when there is none or it has expired."""
-    if not token or len(token) > 100:
+    hashed = cookie_hash(token)
+    if hashed is None:
         return None
-    hashed = token_hash(token)
     row = core(db).execute(_SESSION_BY_HASH, {"token_hash": hashed}).first()
+    if row is None:
+        return None
+    return still_live(hashed, int(row.user_id), row.expires_at, settings)
+
+
+def still_live(hashed: str, user_id: int, expires_at: datetime,
+               settings: Settings) -> LiveSession | None:
+    """A stored session as of now: None once it has expired."""
     now = datetime.now(UTC)
-    if row is None or as_utc(row.expires_at) <= now:
+    expires_at = as_utc(expires_at)
+    if expires_at <= now:
         return None
     renewed = now + timedelta(days=settings.session_days)
-    due = renewed - as_utc(row.expires_at) > timedelta(days=1)
-    return LiveSession(int(row.user_id), hashed, renewed if due else None)
+    due = renewed - expires_at > timedelta(days=1)
+    return LiveSession(user_id, hashed, renewed if due else None)
 
 
 def renew(db: Session | Connection, session: LiveSession) -> None:

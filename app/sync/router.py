@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from app.auth.sessions import LiveSession, renew, signed_in
+from app.auth.errors import NotSignedIn
+from app.auth.sessions import LiveSession, cookie_hash, renew, signed_in, still_live
 from app.config import Settings
 from app.db import in_read, in_session
 from app.deps import SessionToken, SettingsDep
@@ -47,7 +48,7 @@ async def push(body: PushRequest, request: Request, token: SessionToken,
     return record_sync_batch(await in_session(request, apply))
 
 
-@router.get("/pull", response_model=PullResponse, responses=error_responses(404))
+@router.get("/pull", response_model=PullResponse)
 async def pull(
     request: Request,
     token: SessionToken,
@@ -58,14 +59,19 @@ async def pull(
     """Changes after `since` (the cookie of the last pull) and this device's last applied seq."""
     settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
+    hashed = cookie_hash(token)
 
     def read(connection: Connection) -> tuple[LiveSession, bytes]:
-        session = signed_in(connection, token, settings)
+        # One statement checks the session and reads the changes (see service.pull).
+        pulled = service.pull(connection, hashed, client_id, since, page) if hashed else None
+        session = pulled and still_live(hashed or "", pulled.user_id,
+                                        pulled.session_expires_at, settings)
+        if not pulled or not session:
+            raise NotSignedIn("Sign in first.")
         # Serialised once here, by orjson: re-validating thousands of records through the
         # model, or the standard json module, costs more than reading them. The shape is
         # PullResponse (tests hold it to that).
-        pulled = service.pull(connection, session.user_id, client_id, since, page)
-        return session, orjson.dumps(pulled)
+        return session, orjson.dumps(pulled.answer)
 
     # A page is bounded; a snapshot from 0 is not (a cookie older than the purged
     # tombstones also turns into one, rarely: that read stays where it started).

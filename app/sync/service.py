@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from app.db import core
 from app.errors import NotFound
-from app.models import Rest, SyncClient, SyncRejection, User
+from app.models import AuthSession, Rest, SyncClient, SyncRejection, User
 from app.sync.iso_text import iso_utc_text
 from app.sync.schemas import Mutation, MutationResult, PushResponse, PutMutation, RestIn
 from app.sync.validation import mutation_problem
@@ -236,6 +236,11 @@ def _purge_tombstones(db: Connection, user_id: int, before: datetime) -> None:
 
 
 REST_NAMES = ("id", *CONTENT_FIELDS)
+SESSION: Table = AuthSession.__table__  # type: ignore[attr-defined]
+# A pull row, by position (a snapshot reads thousands): the session's user and expiry, the
+# counter, the device's last seq, the reset flag, then the rest's deleted flag, version,
+# id and fields (all None past the last change: the rest is an outer join).
+_DELETED, _VERSION, _REST = 5, 6, 7
 
 
 def _change(deleted: bool, version: int, values: tuple[Any, ...]) -> dict[str, Any]:
@@ -258,15 +263,18 @@ def _pull_statement() -> Select[*tuple[Any, ...]]:
     rest_join = and_(REST.c.user_id == User.id, REST.c.sync_version > after,
                      REST.c.sync_version <= User.sync_version)
     return (
-        select(User.sync_version.label("counter"),  # type: ignore[attr-defined]
+        select(SESSION.c.user_id, SESSION.c.expires_at,
+               User.sync_version.label("counter"),  # type: ignore[attr-defined]
                SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
                purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
                *(iso_utc_text(REST.c[name]).label(name) if name in DATETIME_FIELDS
                  else REST.c[name] for name in REST_NAMES))
-        .select_from(User)
+        .select_from(SESSION)
+        .join(User, User.id == SESSION.c.user_id)  # type: ignore[arg-type]
         .outerjoin(SyncClient, client_join)
         .outerjoin(REST, rest_join)
-        .where(User.id == bindparam("user_id"))  # type: ignore[arg-type]
+        .where(SESSION.c.token_hash == bindparam("token_hash"),
+               SESSION.c.expires_at > bindparam("now"))
         .order_by(REST.c.sync_version)
     )
 
@@ -276,19 +284,29 @@ _PULL = _pull_statement()
 _PULL_PAGE = _PULL.limit(bindparam("page", type_=Integer))
 
 
-def pull(db: Session | Connection, user_id: int, client_id: str | None, since: int,
-         limit: int) -> dict[str, Any]:
-    """Changes after `since`, oldest first, and the device's last applied seq: one snapshot.
+@dataclass(frozen=True)
+class Pulled:
+    """A pull's answer (the PullResponse shape as plain data), and the session that asked."""
 
-    One SELECT reads the counter V, the device's last_seq and the rows with
-    since < version <= V together, so a single statement's snapshot (PostgreSQL and SQLite
+    user_id: int
+    session_expires_at: datetime
+    answer: dict[str, Any]
+
+
+def pull(db: Session | Connection, session_hash: str, client_id: str | None, since: int,
+         limit: int) -> Pulled | None:
+    """Changes after `since`, oldest first, and the device's last applied seq, for the user
+    of a signed-in session: one snapshot. None when the session is unknown or expired.
+
+    One SELECT reads the session, the counter V, the device's last_seq and the rows with
+    since < version <= V together: the poll that every device sends costs one statement
+    (one round trip to PostgreSQL), and the statement's snapshot (PostgreSQL and SQLite
     alike) makes them agree: every mutation up to last_seq has its effect at a version
     <= V, and every later one will land above V, after the returned cookie.
-    The answer is the PullResponse shape as plain data (serialised once, by the router).
     """
     def read(page: int | None) -> Sequence[Any]:
-        params = {"user_id": user_id, "client_id": client_id or "", "since": since,
-                  "page": page}
+        params = {"token_hash": session_hash, "now": datetime.now(UTC),
+                  "client_id": client_id or "", "since": since, "page": page}
         return core(db).execute(_PULL if page is None else _PULL_PAGE, params).all()
 
     # A snapshot from scratch (a new device, or one whose cookie predates purged
@@ -297,17 +315,18 @@ def pull(db: Session | Connection, user_id: int, client_id: str | None, since: i
     rows = read(None if since == 0 else limit + 1)
     if rows and rows[0].reset and len(rows) > limit:
         rows = read(None)
-    snapshot = since == 0 or bool(rows and rows[0].reset)
     if not rows:
-        raise NotFound("No such account.")
+        return None
+    snapshot = since == 0 or bool(rows[0].reset)
     first = rows[0]
-    changes = [row for row in rows if row[5] is not None]  # 5: id (outer join: None)
+    changes = [row for row in rows if row[_REST] is not None]
     has_more = not snapshot and len(changes) > limit
     changes = changes if snapshot else changes[:limit]
-    return {
-        "changes": [_change(row[3], row[4], tuple(row[5:])) for row in changes],
-        "cookie": changes[-1][4] if has_more else int(first.counter),
+    return Pulled(int(first.user_id), first.expires_at, {
+        "changes": [_change(row[_DELETED], row[_VERSION], tuple(row[_REST:]))
+                    for row in changes],
+        "cookie": changes[-1][_VERSION] if has_more else int(first.counter),
         "has_more": has_more,
         "last_applied_seq": int(first.last_seq or 0),
         "reset": bool(first.reset),
-    }
+    })

@@ -5,10 +5,25 @@ from datetime import datetime, timedelta, timezone
 from fastapi.testclient import TestClient
 
 from tests.auth.helpers import sign_up
+from tests.sql import statements_sent
 from tests.sync.factories import delete, make_rest, new_client_id, put
 
 
 class TestPull:
+    def test_a_poll_is_one_statement(self, any_db_client: TestClient) -> None:
+        # The sign-in check and the changes come together: one round trip per poll.
+        account = sign_up(any_db_client)
+        phone = new_client_id()
+        account.post("/api/sync/push",
+                     json={"client_id": phone, "mutations": [put(1, make_rest())]})
+        cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
+        engine = any_db_client.app.state.engine  # type: ignore[attr-defined]
+        with statements_sent(engine) as statements:
+            answer = account.get("/api/sync/pull", params={"since": cookie, "client_id": phone})
+        assert answer.status_code == 200
+        assert answer.json()["changes"] == [] and answer.json()["last_applied_seq"] == 1
+        assert len(statements) == 1, statements
+
     def test_first_pull_brings_everything_and_a_cookie(self, any_db_client: TestClient) -> None:
         account = sign_up(any_db_client)
         phone, rest = new_client_id(), make_rest()
