@@ -18,6 +18,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 
+WAL_FAR_LIMIT_PAGES = 16_384  # 64 MiB of 4 KiB pages
+WAL_KEPT_BYTES = 16 * 1024 * 1024
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -27,9 +30,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # The app's WalCheckpointer copies the log into the database file: a commit that
-    # crosses the log's size limit would otherwise do it, and wait for the disk.
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    # The app's WalCheckpointer copies the log into the database file every second: a
+    # commit that crosses the default limit (1,000 pages) would otherwise do it and wait
+    # for the disk. The far limit only bounds the log should that thread fail, and a log
+    # grown by a burst is cut back once it has been copied.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_FAR_LIMIT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
     cursor.close()
 
 

@@ -6,7 +6,6 @@ import mimetypes
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -51,7 +50,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.should_migrate_on_start:
         upgrade_to_head(settings.resolved_database_url)
     engine = make_engine(settings)
-    checkpointer = WalCheckpointer(Path(engine.url.database or "")) if settings.is_sqlite else None
+    checkpointer = None
+    if settings.is_sqlite and engine.url.database not in (None, "", ":memory:"):
+        checkpointer = WalCheckpointer(str(engine.url.database),
+                                       uri=engine.url.query.get("uri") == "true")
     voice = load_voice(settings.speech_cache_dir) if settings.voice_enabled else None
     if voice is None:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
