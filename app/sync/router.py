@@ -2,13 +2,11 @@
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from app.auth.errors import NotSignedIn
-from app.auth.sessions import LiveSession, cookie_hash, renew, signed_in, still_live
+from app.auth.sessions import LiveSession, renew, signed_in
 from app.config import Settings
 from app.db import in_read, in_session
 from app.deps import SessionToken, SettingsDep
@@ -59,19 +57,9 @@ async def pull(
     """Changes after `since` (the cookie of the last pull) and this device's last applied seq."""
     settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
-    hashed = cookie_hash(token)
 
     def read(connection: Connection) -> tuple[LiveSession, bytes]:
-        # One statement checks the session and reads the changes (see service.pull).
-        pulled = service.pull(connection, hashed, client_id, since, page) if hashed else None
-        session = pulled and still_live(hashed or "", pulled.user_id,
-                                        pulled.session_expires_at, settings)
-        if not pulled or not session:
-            raise NotSignedIn("Sign in first.")
-        # Serialised once here, by orjson: re-validating thousands of records through the
-        # model, or the standard json module, costs more than reading them. The shape is
-        # PullResponse (tests hold it to that).
-        return session, orjson.dumps(pulled.answer)
+        return service.signed_in_pull(connection, token, settings, client_id, since, page)
 
     # A page is bounded; a snapshot from 0 is not (a cookie older than the purged
     # tombstones also turns into one, rarely: that read stays where it started).

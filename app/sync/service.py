@@ -1,4 +1,4 @@
-"""Push and pull. The request is the transaction: these functions flush, never commit.
+"""Push and pull. The request is the transaction: these functions never commit.
 
 Invariants (docs/sync.md explains them):
 - every change of a user's data takes the next number of the user's `sync_version`, under
@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -25,10 +27,14 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlmodel import Session
 
+from app.auth.errors import NotSignedIn
+from app.auth.sessions import LiveSession, cookie_hash, still_live
+from app.config import Settings
 from app.db import core
 from app.errors import NotFound
 from app.models import AuthSession, Rest, SyncClient, SyncRejection, User
@@ -263,7 +269,9 @@ def _pull_statement() -> Select[*tuple[Any, ...]]:
     rest_join = and_(REST.c.user_id == User.id, REST.c.sync_version > after,
                      REST.c.sync_version <= User.sync_version)
     return (
-        select(SESSION.c.user_id, SESSION.c.expires_at,
+        # The expiry as stored (text on SQLite): read from the first row only, so a
+        # snapshot's thousands of rows are not each parsed into a datetime.
+        select(SESSION.c.user_id, type_coerce(SESSION.c.expires_at, String).label("expires_at"),
                User.sync_version.label("counter"),  # type: ignore[attr-defined]
                SyncClient.last_seq.label("last_seq"),  # type: ignore[attr-defined]
                purged_or_ahead.label("reset"), REST.c.deleted, REST.c.sync_version,
@@ -322,7 +330,10 @@ def pull(db: Session | Connection, session_hash: str, client_id: str | None, sin
     changes = [row for row in rows if row[_REST] is not None]
     has_more = not snapshot and len(changes) > limit
     changes = changes if snapshot else changes[:limit]
-    return Pulled(int(first.user_id), first.expires_at, {
+    expires_at = first.expires_at
+    if isinstance(expires_at, str):
+        expires_at = datetime.fromisoformat(expires_at)
+    return Pulled(int(first.user_id), expires_at, {
         "changes": [_change(row[_DELETED], row[_VERSION], tuple(row[_REST:]))
                     for row in changes],
         "cookie": changes[-1][_VERSION] if has_more else int(first.counter),
@@ -330,3 +341,23 @@ def pull(db: Session | Connection, session_hash: str, client_id: str | None, sin
         "last_applied_seq": int(first.last_seq or 0),
         "reset": bool(first.reset),
     })
+
+
+def signed_in_pull(db: Session | Connection, token: str | None, settings: Settings,
+                   client_id: str | None, since: int, limit: int) -> tuple[LiveSession, bytes]:
+    """pull() for the caller's sign-in cookie, serialised; 401 unless the session is live.
+
+    The statement already skips expired sessions, so that they read nothing; still_live
+    decides whether the session is due for renewal (and refuses one that expired since).
+    """
+    hashed = cookie_hash(token)
+    if hashed is not None:
+        pulled = pull(db, hashed, client_id, since, limit)
+        if pulled is not None:
+            session = still_live(hashed, pulled.user_id, pulled.session_expires_at, settings)
+            if session is not None:
+                # Serialised once, by orjson: re-validating thousands of records through
+                # the model, or the standard json module, costs more than reading them.
+                # The shape is PullResponse (tests hold it to that).
+                return session, orjson.dumps(pulled.answer)
+    raise NotSignedIn("Sign in first.")
