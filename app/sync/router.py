@@ -24,8 +24,9 @@ class TooManyMutations(AppError):
 
 
 # Both routes are `async def` and do all their database work (the sign-in check included)
-# in one hop to a worker thread: the hot paths of every device, where each hop that
-# dependencies would add costs more than the queries.
+# in one go: a push in one hop to a worker thread, a pull where in_read puts it. These are
+# the hot paths of every device, where each hop that dependencies would add costs more
+# than the queries.
 @router.post("/push")
 async def push(body: PushRequest, request: Request, token: SessionToken,
                settings: SettingsDep) -> PushResponse:
