@@ -24,13 +24,12 @@ class Settings(BaseSettings):
     # Connections per instance (PostgreSQL: pool plus overflow; SQLite: one pool). As many
     # requests as connections use the database at once; the rest queue, first come first
     # served. Default: 4 for SQLite, which has one writer at a time (a few connections
-    # queue writes fairly in the app, where many would poll SQLite's busy handler); 6 for
-    # PostgreSQL. One process's event loop and GIL keep only a few queries busy: with 20,
-    # each one waited for the GIL behind the others, and the slowest 1 % of pulls and
-    # pushes took twice as long at the same throughput. Raise it when the database is far
-    # away (a round trip of a millisecond or more), so that more queries wait at once.
+    # queue writes fairly in the app, where many would poll SQLite's busy handler); 10 (+10)
+    # for PostgreSQL. Fewer (6) cut the slowest 1 % of pulls and pushes by half when every
+    # push was to another account, but cost 10 to 20 % of throughput in the load test's
+    # mix, where pushes of one account wait for its lock while holding their connection.
     db_pool_size: int | None = Field(default=None, ge=1, le=200)
-    db_max_overflow: int = Field(default=0, ge=0, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
     # Keys this app writes to Redis start with this, so apps can share one Redis.
     redis_key_prefix: str = "crg:"
     # Embedded SQLite deployments migrate on start; PostgreSQL deployments run
@@ -94,7 +93,7 @@ class Settings(BaseSettings):
     def db_connections(self) -> int:
         if self.is_sqlite:
             return self.db_pool_size or 4
-        return (self.db_pool_size or 6) + self.db_max_overflow
+        return (self.db_pool_size or 10) + self.db_max_overflow
 
     @property
     def is_sqlite(self) -> bool:
