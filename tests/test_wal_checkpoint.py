@@ -37,16 +37,21 @@ def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> bool:
     return condition()
 
 
-@pytest.fixture
-def logged_database(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
-    """A database and a writer that commits to the log only (no automatic checkpoint).
-    The writer stays open: the last connection to close would checkpoint the log."""
-    database = tmp_path / "rest.db"
+def logged_writer(database: Path) -> sqlite3.Connection:
+    """A new database and a writer that commits to the log only (no automatic checkpoint).
+    Keep the writer open: the last connection to close would checkpoint the log."""
     writer = sqlite3.connect(database)
     writer.execute("CREATE TABLE rest (id INTEGER PRIMARY KEY, note TEXT)")
     writer.commit()  # before the log exists: the table is in the file from the start
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("PRAGMA wal_autocheckpoint=0")
+    return writer
+
+
+@pytest.fixture
+def logged_database(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    database = tmp_path / "rest.db"
+    writer = logged_writer(database)
     yield database, writer
     writer.close()
 
@@ -89,11 +94,7 @@ class TestWalCheckpointer:
         try:
             time.sleep(0.2)  # a few failed rounds
             database.parent.mkdir()
-            writer = sqlite3.connect(database)
-            writer.execute("CREATE TABLE rest (id INTEGER PRIMARY KEY, note TEXT)")
-            writer.commit()
-            writer.execute("PRAGMA journal_mode=WAL")
-            writer.execute("PRAGMA wal_autocheckpoint=0")
+            writer = logged_writer(database)
             commit_rows(writer, 30)
             assert eventually(lambda: rests_in_database_file(database) == 30)
             writer.close()
