@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.middleware import route_template
+
 # A session's script is a few KiB; with 512 entries, kept answers stay within 32 MiB.
 MAX_BODY_BYTES = 64 << 10
 
@@ -89,8 +91,7 @@ class ReplayUnchangingAnswers:
         async def send_and_keep(message: Message) -> None:
             nonlocal headers, size
             if message["type"] == "http.response.start":
-                route = scope.get("route")
-                template = getattr(route, "path_format", None)
+                template = route_template(scope)
                 candidate = list(message.get("headers", []))
                 if (message["status"] == 200 and template in self.routes
                         and all(name.lower() != b"set-cookie" for name, _ in candidate)):
