@@ -32,6 +32,7 @@ from app.routines.router import router as routines_router
 from app.routines.service import SessionScripts
 from app.security import add_security_headers
 from app.sync.body_limit import BodyLimitMiddleware
+from app.sync.direct_pull import PULL_PATH, DirectPull
 from app.sync.router import router as sync_router
 from app.wal_checkpoint import WalCheckpointer
 
@@ -104,7 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.password_hashing = PasswordHashing(settings.password_hash_concurrency)
     app.state.login_throttle = make_throttle(settings)
     app.state.kept_answers = KeptAnswers()
-    # Innermost: a replay still passes every check and header of the middleware outside it.
+    # Innermost, like the replay below: both answer after every outer check and header.
+    app.add_middleware(DirectPull, route=next(
+        route for route in sync_router.routes if getattr(route, "path", None) == PULL_PATH))
+    # A replay still passes every check and header of the middleware outside it.
     app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
                        routes=UNCHANGING_ROUTES)
     app.add_middleware(CsrfMiddleware)

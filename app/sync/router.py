@@ -15,6 +15,8 @@ from app.observability.metrics import record_sync_batch
 from app.sync import service
 from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushResponse
 
+MAX_SINCE = 2**53  # the largest integer a phone's JavaScript holds exactly
+
 router = APIRouter(prefix="/api/sync", tags=["sync"], responses=error_responses(401))
 
 
@@ -51,11 +53,19 @@ async def push(body: PushRequest, request: Request, token: SessionToken,
 async def pull(
     request: Request,
     token: SessionToken,
-    since: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_SINCE)] = 0,
     client_id: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """Changes after `since` (the cookie of the last pull) and this device's last applied seq."""
+    return Response(await pull_answer(request, token, since, client_id, limit),
+                    media_type="application/json")
+
+
+async def pull_answer(request: Request, token: str, since: int, client_id: str | None,
+                      limit: int | None) -> bytes:
+    """The pull's JSON body, for a caller whose parameters are valid (the route above, and
+    DirectPull, which answers well-formed polls without routing them)."""
     settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
 
@@ -67,4 +77,4 @@ async def pull(
     session, body = await in_read(request, read, bounded=since > 0)
     if session.renew_until is not None:  # at most once a day per session: a write
         await in_session(request, lambda db: renew(db, session))
-    return Response(body, media_type="application/json")
+    return body

@@ -70,6 +70,25 @@ class TestDatabaseBrieflyUnavailable:
             proxy.restore()
         assert response.status_code == 503
 
+    def test_a_poll_while_the_database_is_gone_gets_a_clean_503(
+        self, app_behind_proxy: AppProcess, proxy: TcpProxy
+    ) -> None:
+        client = sign_up(app_behind_proxy.url)
+        device = new_client_id()
+        assert client.post("/api/sync/push", json={"client_id": device,
+                                                   "mutations": put_batch(1, 2)}).status_code == 200
+        poll = {"since": 2, "client_id": device}  # the form a device polls in
+        proxy.cut()
+        failed = client.get("/api/sync/pull", params=poll)
+        assert failed.status_code == 503
+        assert failed.json()["error"] == "DATABASE_UNAVAILABLE"
+        assert_envelope(failed)
+        proxy.restore()
+        wait_healthy(app_behind_proxy.url)
+        answer = client.get("/api/sync/pull", params=poll)
+        assert answer.status_code == 200
+        assert answer.json()["last_applied_seq"] == 2
+
     def test_a_push_retried_after_the_outage_applies_once_and_nothing_is_lost(
         self, app_behind_proxy: AppProcess, proxy: TcpProxy
     ) -> None:

@@ -1,0 +1,78 @@
+"""Answers the poll every device sends, without routing it through FastAPI.
+
+A signed-in device asks `GET /api/sync/pull?since=N&client_id=...` every few seconds while
+the app is open. FastAPI's routing and parameter solving cost more than the pull itself;
+this middleware, innermost (every outer middleware's checks, headers, logs and metrics
+still apply), answers such a request with the route's own function, `pull_answer`.
+
+It takes only what it can read at a glance: a GET of exactly that path, parameters it
+knows, each at most once, in their plain form, and a sign-in cookie. Anything else, and
+any request whose answer is not a plain 200 (no session, an expired one, a database
+error), goes on to the route, which validates, refuses and reports as it always does.
+"""
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.sync.router import MAX_SINCE, pull_answer
+from app.sync.schemas import UUID_PATTERN
+
+PULL_PATH = "/api/sync/pull"
+_SINCE = re.compile(r"0|[1-9][0-9]{0,15}")
+_LIMIT = re.compile(r"[1-9][0-9]{0,8}")
+_CLIENT_ID = re.compile(UUID_PATTERN)
+
+
+def plain_pull_query(query_string: bytes) -> tuple[int, str | None, int | None] | None:
+    """(since, client_id, limit) of a query in the form devices send, or None for anything
+    else: unknown or repeated names, encoded characters, values out of range."""
+    since, client_id, limit = 0, None, None
+    seen: set[str] = set()
+    for pair in query_string.decode("latin-1").split("&") if query_string else ():
+        name, _, value = pair.partition("=")
+        if name in seen:
+            return None
+        seen.add(name)
+        if name == "since" and _SINCE.fullmatch(value) and int(value) <= MAX_SINCE:
+            since = int(value)
+        elif name == "client_id" and _CLIENT_ID.fullmatch(value):
+            client_id = value
+        elif name == "limit" and _LIMIT.fullmatch(value):
+            limit = int(value)
+        else:
+            return None
+    return since, client_id, limit
+
+
+class DirectPull:
+    def __init__(self, app: ASGIApp, route: Any) -> None:
+        self.app = app
+        self.route = route  # the pull's APIRoute: logs and metrics name it as usual
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = None
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PULL_PATH:
+            query = plain_pull_query(scope["query_string"])
+        if query is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        token = request.cookies.get(request.app.state.settings.session_cookie_name)
+        body = None
+        if token:
+            try:
+                body = await pull_answer(request, token, *query)
+            except Exception:  # noqa: BLE001  (the route meets it again, and answers it)
+                body = None
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
