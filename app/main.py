@@ -33,6 +33,7 @@ from app.routines.service import SessionScripts
 from app.security import add_security_headers
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull
+from app.sync.polls import PostgresPolls
 from app.sync.router import router as sync_router
 from app.wal_checkpoint import WalCheckpointer
 
@@ -60,6 +61,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
+    # PostgreSQL: polls after a cookie go out on the event loop (app/sync/polls.py).
+    app.state.polls = None if settings.is_sqlite else PostgresPolls(engine)
     app.state.session_slots = make_session_slots(settings)
     app.state.voice = voice
     app.state.media_store = store
@@ -82,6 +85,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if checkpointer:
             checkpointer.stop()
+        if app.state.polls is not None:
+            await app.state.polls.close()
         engine.dispose()
 
 

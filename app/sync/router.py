@@ -6,13 +6,14 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from app.auth.sessions import LiveSession, renew, signed_in
+from app.auth.sessions import LiveSession, cookie_hash, renew, signed_in
 from app.config import Settings
 from app.db import in_read, in_session
 from app.deps import SessionToken, SettingsDep
 from app.errors import AppError, error_responses
 from app.observability.metrics import record_sync_batch
 from app.sync import service
+from app.sync.polls import PostgresPolls
 from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushResponse
 
 MAX_SINCE = 2**53  # the largest integer a phone's JavaScript holds exactly
@@ -69,12 +70,20 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
     settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
 
-    def read(connection: Connection) -> tuple[LiveSession, bytes]:
-        return service.signed_in_pull(connection, token, settings, client_id, since, page)
+    polls: PostgresPolls | None = request.app.state.polls
+    if polls is not None and since > 0:
+        hashed = cookie_hash(token)
+        answer = await polls.pull(hashed, client_id, since, page) if hashed else None
+        session, body = service.signed_in_answer(hashed, answer, settings)
+    else:
 
-    # A page is bounded; a snapshot from 0 is not (a cookie older than the purged
-    # tombstones also turns into one, rarely: that read stays where it started).
-    session, body = await in_read(request, read, bounded=since > 0)
+        def read(connection: Connection) -> tuple[LiveSession, bytes]:
+            return service.signed_in_pull(connection, token, settings, client_id, since,
+                                          page)
+
+        # A page is bounded; a snapshot from 0 is not (a cookie older than the purged
+        # tombstones also turns into one, rarely: that read stays where it started).
+        session, body = await in_read(request, read, bounded=since > 0)
     if session.renew_until is not None:  # at most once a day per session: a write
         await in_session(request, lambda db: renew(db, session))
     return body

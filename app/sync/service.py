@@ -288,8 +288,8 @@ def _pull_statement() -> Select[*tuple[Any, ...]]:
 
 
 # Built once: every device polls this, and building it costs more than running it.
-_PULL = _pull_statement()
-_PULL_PAGE = _PULL.limit(bindparam("page", type_=Integer))
+PULL_WHOLE = _pull_statement()
+PULL_PAGE = PULL_WHOLE.limit(bindparam("page", type_=Integer))
 
 
 @dataclass(frozen=True)
@@ -313,16 +313,38 @@ def pull(db: Session | Connection, session_hash: str, client_id: str | None, sin
     <= V, and every later one will land above V, after the returned cookie.
     """
     def read(page: int | None) -> Sequence[Any]:
-        params = {"token_hash": session_hash, "now": datetime.now(UTC),
-                  "client_id": client_id or "", "since": since, "page": page}
-        return core(db).execute(_PULL if page is None else _PULL_PAGE, params).all()
+        params = pull_params(session_hash, client_id, since, page)
+        return core(db).execute(PULL_WHOLE if page is None else PULL_PAGE, params).all()
 
+    rows = read(pull_page(since, limit))
+    if needs_whole_snapshot(rows, limit):
+        rows = read(None)
+    return pulled(rows, since, limit)
+
+
+def pull_params(session_hash: str, client_id: str | None, since: int,
+                page: int | None) -> dict[str, Any]:
+    """The parameters of PULL_WHOLE (page None) or PULL_PAGE."""
+    return {"token_hash": session_hash, "now": datetime.now(UTC),
+            "client_id": client_id or "", "since": since, "page": page}
+
+
+def pull_page(since: int, limit: int) -> int | None:
+    """How many rows to read: a page and one more (to know whether more follow), or all of
+    them (None) for a snapshot from scratch."""
     # A snapshot from scratch (a new device, or one whose cookie predates purged
     # tombstones) comes whole, in one answer: a page's cookie would predate the purge
     # too, and the next page would start the snapshot over, forever.
-    rows = read(None if since == 0 else limit + 1)
-    if rows and rows[0].reset and len(rows) > limit:
-        rows = read(None)
+    return None if since == 0 else limit + 1
+
+
+def needs_whole_snapshot(rows: Sequence[Any], limit: int) -> bool:
+    """A page that turned out to be a snapshot (the cookie predates the purge), cut short."""
+    return bool(rows) and bool(rows[0].reset) and len(rows) > limit
+
+
+def pulled(rows: Sequence[Any], since: int, limit: int) -> Pulled | None:
+    """The answer that the rows of PULL_WHOLE or PULL_PAGE make; None for no live session."""
     if not rows:
         return None
     snapshot = since == 0 or bool(rows[0].reset)
@@ -345,19 +367,25 @@ def pull(db: Session | Connection, session_hash: str, client_id: str | None, sin
 
 def signed_in_pull(db: Session | Connection, token: str | None, settings: Settings,
                    client_id: str | None, since: int, limit: int) -> tuple[LiveSession, bytes]:
-    """pull() for the caller's sign-in cookie, serialised; 401 unless the session is live.
+    """pull() for the caller's sign-in cookie, serialised; 401 unless the session is live."""
+    hashed = cookie_hash(token)
+    answer = pull(db, hashed, client_id, since, limit) if hashed is not None else None
+    return signed_in_answer(hashed, answer, settings)
+
+
+def signed_in_answer(hashed: str | None, answer: Pulled | None,
+                     settings: Settings) -> tuple[LiveSession, bytes]:
+    """The session and the serialised answer of a pull for a session's hash; 401 unless the
+    session is live.
 
     The statement already skips expired sessions, so that they read nothing; still_live
     decides whether the session is due for renewal (and refuses one that expired since).
     """
-    hashed = cookie_hash(token)
-    if hashed is not None:
-        pulled = pull(db, hashed, client_id, since, limit)
-        if pulled is not None:
-            session = still_live(hashed, pulled.user_id, pulled.session_expires_at, settings)
-            if session is not None:
-                # Serialised once, by orjson: re-validating thousands of records through
-                # the model, or the standard json module, costs more than reading them.
-                # The shape is PullResponse (tests hold it to that).
-                return session, orjson.dumps(pulled.answer)
+    if hashed is not None and answer is not None:
+        session = still_live(hashed, answer.user_id, answer.session_expires_at, settings)
+        if session is not None:
+            # Serialised once, by orjson: re-validating thousands of records through
+            # the model, or the standard json module, costs more than reading them.
+            # The shape is PullResponse (tests hold it to that).
+            return session, orjson.dumps(answer.answer)
     raise NotSignedIn("Sign in first.")

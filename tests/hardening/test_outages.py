@@ -78,6 +78,7 @@ class TestDatabaseBrieflyUnavailable:
         assert client.post("/api/sync/push", json={"client_id": device,
                                                    "mutations": put_batch(1, 2)}).status_code == 200
         poll = {"since": 2, "client_id": device}  # the form a device polls in
+        assert client.get("/api/sync/pull", params=poll).status_code == 200  # connections up
         proxy.cut()
         failed = client.get("/api/sync/pull", params=poll)
         assert failed.status_code == 503
