@@ -33,7 +33,6 @@ from app.routines.service import SessionScripts
 from app.security import add_security_headers
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull
-from app.sync.polls import PostgresPolls
 from app.sync.router import router as sync_router
 from app.wal_checkpoint import WalCheckpointer
 
@@ -61,8 +60,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
-    # PostgreSQL: polls after a cookie go out on the event loop (app/sync/polls.py).
-    app.state.polls = None if settings.is_sqlite else PostgresPolls(engine)
+    app.state.polls = None
+    if not settings.is_sqlite:
+        # Polls after a cookie go out on the event loop; psycopg is there with PostgreSQL.
+        from app.sync.polls import PostgresPolls
+
+        app.state.polls = PostgresPolls(engine)
     app.state.session_slots = make_session_slots(settings)
     app.state.voice = voice
     app.state.media_store = store

@@ -9,24 +9,33 @@ from sqlalchemy import Engine, event
 
 
 @contextmanager
-def statements_sent(engine: Engine) -> Iterator[list[str]]:
-    """The SQL sent to the database while the block runs, one spacing, lower case: through
-    the engine, and on PostgreSQL through the asyncio connections that read polls."""
+def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
+    """The SQL sent through the engine's pool while the block runs, one spacing, lower case."""
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
         statements.append(" ".join(statement.split()).lower())
 
-    async_execute = psycopg.AsyncConnection.execute
-
-    async def seen_async(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        seen(None, None, str(query))
-        return await async_execute(connection, query, *args, **kwargs)
-
     event.listen(engine, "before_cursor_execute", seen)
-    psycopg.AsyncConnection.execute = seen_async  # type: ignore[method-assign]
     try:
         yield statements
     finally:
-        psycopg.AsyncConnection.execute = async_execute  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", seen)
+
+
+@contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[str]]:
+    """The SQL sent to the database while the block runs, one spacing, lower case: through
+    the engine, and on PostgreSQL through the asyncio connections that read polls."""
+    async_execute = psycopg.AsyncConnection.execute
+    with statements_sent_by_engine(engine) as statements:
+
+        async def seen_async(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append(" ".join(str(query).split()).lower())
+            return await async_execute(connection, query, *args, **kwargs)
+
+        psycopg.AsyncConnection.execute = seen_async  # type: ignore[method-assign]
+        try:
+            yield statements
+        finally:
+            psycopg.AsyncConnection.execute = async_execute  # type: ignore[method-assign]

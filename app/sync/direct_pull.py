@@ -8,15 +8,19 @@ still apply), answers such a request with the route's own function, `pull_answer
 It takes only what it can read at a glance: a GET of exactly that path, parameters it
 knows, each at most once, in their plain form, and a sign-in cookie. Anything else, and
 any request whose answer is not a plain 200 (no session, an expired one, a database
-error), goes on to the route, which validates, refuses and reports as it always does.
+error), goes on to the route, which validates, refuses and reports as it always does. The
+route reads again: a refused or failed poll costs two reads, a rare case.
 """
 
+import contextlib
 import re
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import AppError
 from app.sync.router import MAX_SINCE, pull_answer
 from app.sync.schemas import UUID_PATTERN
 
@@ -63,10 +67,10 @@ class DirectPull:
         token = request.cookies.get(request.app.state.settings.session_cookie_name)
         body = None
         if token:
-            try:
+            # A refusal or a database error: the route meets it again, and answers it as
+            # usual (any other error is a bug, and goes up to the 500 handler, logged).
+            with contextlib.suppress(AppError, DBAPIError):
                 body = await pull_answer(request, token, *query)
-            except Exception:  # noqa: BLE001  (the route meets it again, and answers it)
-                body = None
         if body is None:
             await self.app(scope, receive, send)
             return

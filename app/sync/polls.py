@@ -1,14 +1,20 @@
 """PostgreSQL: devices' polls read on the event loop, over a few connections of their own.
 
+Imported only when the app runs on PostgreSQL: psycopg is an optional dependency.
+
 A poll on a pooled SQLAlchemy connection takes a worker thread, and the hops there and
 back, under load, cost more than the query's round trip. Here the same statement
 (service.PULL_PAGE, compiled once for PostgreSQL) goes out through psycopg's asyncio
 connection, in autocommit: one statement, one snapshot, no BEGIN or COMMIT, no thread.
 
-Only bounded reads come here (a page after a cookie); a snapshot from scratch still goes
-to a worker thread, so that no one's large history holds the event loop. A connection
-that fails is closed and replaced by the next poll that needs one; its error goes up as
-SQLAlchemy's would, so that a lost database is answered with a 503 as on every route.
+Only a page after a cookie is read here (at most SYNC_PULL_LIMIT rows). A snapshot (from
+0, or the rare page that turns into one because its cookie predates purged tombstones)
+goes to a worker thread, so that no one's long history holds the event loop.
+
+A connection that fails is closed and replaced by the next poll that needs one. An idle
+connection found dead (the database restarted meanwhile) is replaced and the read tried
+once more, as the pool's ping does for pooled connections. Errors go up as SQLAlchemy's
+would, so that a lost database is answered with a 503, as on every route.
 """
 
 import logging
@@ -25,7 +31,8 @@ from app.sync import service
 
 log = logging.getLogger(__name__)
 
-# Each instance keeps this many more PostgreSQL connections (docs/deployment.md counts them).
+# Each process keeps up to this many more PostgreSQL connections, opened as polls need
+# them (docs/deployment.md counts them).
 POLL_CONNECTIONS = 4
 
 
@@ -34,7 +41,6 @@ class PostgresPolls:
         # The connection arguments SQLAlchemy itself gives psycopg for this URL.
         _args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
         self._page = service.PULL_PAGE.compile(dialect=engine.dialect)
-        self._whole = service.PULL_WHOLE.compile(dialect=engine.dialect)
         # Fair: a poll that waits for a connection is served in its turn (a queue's get()
         # lets a newcomer take a connection that was handed to a waiter, and the waiter
         # goes to the back: seconds of tail latency under load).
@@ -42,56 +48,83 @@ class PostgresPolls:
         # Idle connections, or None where a poll has yet to connect one. Last in, first
         # out: the connections in use stay warm, and a quiet instance opens only one.
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
+        self._closed = False
 
     async def pull(self, session_hash: str, client_id: str | None, since: int,
                    limit: int) -> service.Pulled | None:
-        """service.pull for a bounded read (since > 0), on the event loop."""
+        """service.pull for a page after a cookie (since > 0), on the event loop."""
         page = service.pull_page(since, limit)
         if page is None:
-            raise ValueError("A snapshot from scratch is not read on the event loop.")
-        rows = await self._read(self._page, service.pull_params(session_hash, client_id,
-                                                                  since, page))
+            raise service.SnapshotNeeded
+        rows = await self._read(service.pull_params(session_hash, client_id, since, page))
         if service.needs_whole_snapshot(rows, limit):
-            rows = await self._read(self._whole, service.pull_params(session_hash, client_id,
-                                                                       since, None))
+            raise service.SnapshotNeeded
         return service.pulled(rows, since, limit)
 
-    async def _read(self, compiled: Any, values: dict[str, Any]) -> Sequence[Any]:
+    async def _read(self, values: dict[str, Any]) -> Sequence[Any]:
         try:
             self._admission.acquire_nowait()  # no pass through the event loop when free
         except anyio.WouldBlock:
             await self._admission.acquire()
-        connection = self._idle.pop()
         try:
-            if connection is None:
-                connection = await psycopg.AsyncConnection.connect(
-                    **self._connect_kwargs, autocommit=True, row_factory=namedtuple_row)
-            cursor = await connection.execute(compiled.string,
-                                              compiled.construct_params(values))
-            rows = await cursor.fetchall()
-        except BaseException as error:
-            self._idle.append(None)
-            if connection is not None:
+            if self._closed:
+                raise RuntimeError("The app is shutting down.")
+            connection = self._idle.pop()
+            try:
+                connection, rows = await self._execute(connection, values)
+            except BaseException:
+                self._idle.append(None)
+                raise
+            if self._closed:
                 await _close_quietly(connection)
-            if isinstance(error, psycopg.Error):
-                # As SQLAlchemy wraps it: the app answers a lost database with a 503.
-                raise DBAPIError.instance(compiled.string, values, error, psycopg.Error,
-                                          connection_invalidated=True) from error
-            raise
-        else:
-            self._idle.append(connection)
+            else:
+                self._idle.append(connection)
+            return rows
         finally:
             self._admission.release()
-        return rows
+
+    async def _execute(self, connection: psycopg.AsyncConnection[Any] | None,
+                       values: dict[str, Any]) -> tuple[psycopg.AsyncConnection[Any], Any]:
+        """The rows, and the connection that read them (a new one if the idle one died)."""
+        params = self._page.construct_params(values)
+        for attempt in (1, 2):
+            reused = connection is not None
+            try:
+                if connection is None:
+                    connection = await psycopg.AsyncConnection.connect(
+                        **self._connect_kwargs, autocommit=True, row_factory=namedtuple_row)
+                cursor = await connection.execute(self._page.string, params)
+                return connection, await cursor.fetchall()
+            except psycopg.Error as error:
+                broken = connection is None or connection.broken
+                if broken and connection is not None:
+                    await _close_quietly(connection)
+                if broken and reused and attempt == 1:
+                    connection = None  # died while idle: once more, on a new connection
+                    continue
+                if not broken:
+                    await _close_quietly(connection)  # its state is unknown: not kept
+                # As SQLAlchemy wraps it: a lost connection is a 503, anything else a 500.
+                raise DBAPIError.instance(self._page.string, params, error, psycopg.Error,
+                                          connection_invalidated=broken) from error
+            except BaseException:
+                if connection is not None:
+                    await _close_quietly(connection)  # cancelled mid-read
+                raise
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        while self._idle:
-            connection = self._idle.pop()
+        """Close the idle connections; one still in use is closed when its poll ends."""
+        self._closed = True
+        for index, connection in enumerate(self._idle):
+            self._idle[index] = None
             if connection is not None:
                 await _close_quietly(connection)
 
 
-async def _close_quietly(connection: psycopg.AsyncConnection[Any]) -> None:
+async def _close_quietly(connection: psycopg.AsyncConnection[Any] | None) -> None:
+    if connection is None:
+        return
     try:
         await connection.close()
     except Exception:  # noqa: BLE001  (a broken connection may fail to close; it is gone)

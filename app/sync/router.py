@@ -1,6 +1,7 @@
 """Push a device's outbox; pull what changed since the device's cookie."""
 
-from typing import Annotated
+import contextlib
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
@@ -13,8 +14,10 @@ from app.deps import SessionToken, SettingsDep
 from app.errors import AppError, error_responses
 from app.observability.metrics import record_sync_batch
 from app.sync import service
-from app.sync.polls import PostgresPolls
 from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushResponse
+
+if TYPE_CHECKING:
+    from app.sync.polls import PostgresPolls
 
 MAX_SINCE = 2**53  # the largest integer a phone's JavaScript holds exactly
 
@@ -71,19 +74,30 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
 
     polls: PostgresPolls | None = request.app.state.polls
+    answer = None
     if polls is not None and since > 0:
-        hashed = cookie_hash(token)
-        answer = await polls.pull(hashed, client_id, since, page) if hashed else None
-        session, body = service.signed_in_answer(hashed, answer, settings)
-    else:
+        with contextlib.suppress(service.SnapshotNeeded):
+            answer = await _signed_in_poll(polls, token, settings, client_id, since, page)
+    if answer is None:
 
         def read(connection: Connection) -> tuple[LiveSession, bytes]:
             return service.signed_in_pull(connection, token, settings, client_id, since,
                                           page)
 
-        # A page is bounded; a snapshot from 0 is not (a cookie older than the purged
-        # tombstones also turns into one, rarely: that read stays where it started).
-        session, body = await in_read(request, read, bounded=since > 0)
+        # On SQLite a page is read on the event loop (`bounded`); a snapshot from 0 is not
+        # (a cookie older than the purged tombstones also turns a page into one, rarely:
+        # that read stays where it started). On PostgreSQL only snapshots come here.
+        answer = await in_read(request, read, bounded=since > 0 and polls is None)
+    session, body = answer
     if session.renew_until is not None:  # at most once a day per session: a write
         await in_session(request, lambda db: renew(db, session))
     return body
+
+
+async def _signed_in_poll(polls: "PostgresPolls", token: str, settings: Settings,
+                          client_id: str | None, since: int,
+                          page: int) -> tuple[LiveSession, bytes]:
+    """signed_in_pull, on PostgreSQL's event-loop reader (a page after a cookie)."""
+    hashed = cookie_hash(token)
+    pulled = await polls.pull(hashed, client_id, since, page) if hashed else None
+    return service.signed_in_answer(hashed, pulled, settings)

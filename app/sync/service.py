@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Integer,
     Select,
@@ -258,7 +259,9 @@ def _change(deleted: bool, version: int, values: tuple[Any, ...]) -> dict[str, A
 
 
 def _pull_statement() -> Select[*tuple[Any, ...]]:
-    since = bindparam("since", type_=Integer)
+    # BIGINT: a cookie may be any integer up to 2**53 (a newer one than the account has
+    # means a reset), and PostgreSQL would refuse one past INTEGER as a parameter.
+    since = bindparam("since", type_=BigInteger)
     purged_or_ahead = or_(
         and_(since > 0, since < User.purged_through_version),
         since > User.sync_version,
@@ -320,6 +323,10 @@ def pull(db: Session | Connection, session_hash: str, client_id: str | None, sin
     if needs_whole_snapshot(rows, limit):
         rows = read(None)
     return pulled(rows, since, limit)
+
+
+class SnapshotNeeded(Exception):
+    """A read that would be a whole snapshot, asked of a reader that only reads pages."""
 
 
 def pull_params(session_hash: str, client_id: str | None, since: int,

@@ -1,16 +1,18 @@
 """PostgreSQL: polls after a cookie are read on the event loop, over connections of their own."""
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.sync.polls import PostgresPolls
-from tests.auth.helpers import sign_up
-from tests.sql import statements_sent
+from app.sync.polls import POLL_CONNECTIONS, PostgresPolls
+from tests.auth.helpers import Account, sign_up
+from tests.sql import statements_sent, statements_sent_by_engine
 from tests.sync.factories import make_rest, new_client_id, put
 
 
@@ -25,24 +27,68 @@ def _opened(polls: PostgresPolls) -> list[Any]:
     return [connection for connection in polls._idle if connection is not None]
 
 
-def test_a_poll_goes_out_on_a_poll_connection_not_the_pool(pg_client: TestClient) -> None:
-    account = sign_up(pg_client)
+def _device_with_history(client: TestClient, rests: int = 1) -> tuple[Account, str, int]:
+    account = sign_up(client)
     phone = new_client_id()
-    account.post("/api/sync/push", json={"client_id": phone, "mutations": [put(1, make_rest())]})
+    account.post("/api/sync/push", json={
+        "client_id": phone, "mutations": [put(i + 1, make_rest()) for i in range(rests)]})
     cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
+    # A first poll after the cookie: the reader connects its first connection.
+    assert account.get("/api/sync/pull", params={"since": cookie}).status_code == 200
+    return account, phone, cookie
+
+
+def test_a_poll_goes_out_on_a_poll_connection_not_the_pool(pg_client: TestClient) -> None:
+    account, phone, cookie = _device_with_history(pg_client)
     engine = pg_client.app.state.engine  # type: ignore[attr-defined]
     polls: PostgresPolls = pg_client.app.state.polls  # type: ignore[attr-defined]
-    checked_out = engine.pool.checkedout()
-    with statements_sent(engine) as statements:
+    with statements_sent(engine) as everywhere, statements_sent_by_engine(engine) as pooled:
         # The route's query form and the direct one both read here.
         for params in ({"since": cookie, "client_id": phone},
                        {"since": cookie, "client_id": phone, "other": "1"}):
             answer = account.get("/api/sync/pull", params=params)
             assert answer.status_code == 200
             assert answer.json()["last_applied_seq"] == 1
-    assert len(statements) == 2
-    assert engine.pool.checkedout() == checked_out
+    assert len(everywhere) == 2 and pooled == []
     assert len(_opened(polls)) == 1  # one at a time: one connection, kept warm
+
+
+def test_many_polls_at_once_share_the_few_connections(pg_client: TestClient) -> None:
+    account, phone, cookie = _device_with_history(pg_client)
+    params = {"since": cookie, "client_id": phone}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: account.get("/api/sync/pull", params=params),
+                                range(48)))
+    assert {answer.status_code for answer in answers} == {200}
+    polls: PostgresPolls = pg_client.app.state.polls  # type: ignore[attr-defined]
+    assert 1 <= len(_opened(polls)) <= POLL_CONNECTIONS
+
+
+def test_a_connection_that_died_while_idle_is_replaced_unseen(
+    pg_client: TestClient, postgres_url: str
+) -> None:
+    account, phone, cookie = _device_with_history(pg_client)
+    polls: PostgresPolls = pg_client.app.state.polls  # type: ignore[attr-defined]
+    (idle,) = _opened(polls)
+    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as connection:  # as a restart would
+        connection.execute("SELECT pg_terminate_backend(%s)", [idle.info.backend_pid])
+    # The route's form: no direct path to fall back from, the reader itself recovers.
+    answer = account.get("/api/sync/pull", params={"since": cookie, "client_id": phone,
+                                                   "other": "1"})
+    assert answer.status_code == 200
+    assert idle.closed and len(_opened(polls)) == 1
+
+
+def test_a_page_that_turns_into_a_snapshot_is_read_whole(pg_client: TestClient) -> None:
+    # A cookie newer than the account (say, from an account erased and made again) resets
+    # the device: a snapshot, even with a small page asked for.
+    account, phone, _cookie = _device_with_history(pg_client, rests=3)
+    answer = account.get("/api/sync/pull", params={"since": 2**53, "limit": 1,
+                                                   "client_id": phone})
+    assert answer.status_code == 200
+    assert answer.json()["reset"] is True and answer.json()["has_more"] is False
+    assert len(answer.json()["changes"]) == 3
 
 
 def test_a_snapshot_from_scratch_stays_on_a_worker_thread(pg_client: TestClient) -> None:
@@ -56,10 +102,7 @@ def test_shutdown_closes_the_poll_connections(
     make_app_settings: Callable[..., Settings], postgres_url: str
 ) -> None:
     with TestClient(create_app(make_app_settings(postgres_url))) as client:
-        account = sign_up(client)
-        account.post("/api/sync/push",
-                     json={"client_id": new_client_id(), "mutations": [put(1, make_rest())]})
-        assert account.get("/api/sync/pull", params={"since": 1}).status_code == 200
+        _device_with_history(client)
         polls: PostgresPolls = client.app.state.polls  # type: ignore[attr-defined]
         connections = _opened(polls)
         assert len(connections) == 1 and not connections[0].closed
