@@ -44,7 +44,7 @@ class PostgresPolls:
         # Fair: a poll that waits for a connection is served in its turn (a queue's get()
         # lets a newcomer take a connection that was handed to a waiter, and the waiter
         # goes to the back: seconds of tail latency under load).
-        self._admission = anyio.Semaphore(connections)
+        self._admission = anyio.Semaphore(connections, fast_acquire=True)
         # Idle connections, or None where a poll has yet to connect one. Last in, first
         # out: the connections in use stay warm, and a quiet instance opens only one.
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
@@ -62,11 +62,7 @@ class PostgresPolls:
         return service.pulled(rows, since, limit)
 
     async def _read(self, values: dict[str, Any]) -> Sequence[Any]:
-        try:
-            self._admission.acquire_nowait()  # no pass through the event loop when free
-        except anyio.WouldBlock:
-            await self._admission.acquire()
-        try:
+        async with self._admission:
             if self._closed:
                 raise RuntimeError("The app is shutting down.")
             connection = self._idle.pop()
@@ -80,8 +76,6 @@ class PostgresPolls:
             else:
                 self._idle.append(connection)
             return rows
-        finally:
-            self._admission.release()
 
     async def _execute(self, connection: psycopg.AsyncConnection[Any] | None,
                        values: dict[str, Any]) -> tuple[psycopg.AsyncConnection[Any], Any]:
