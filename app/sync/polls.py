@@ -27,6 +27,8 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from app.auth.sessions import LiveSession, cookie_hash
+from app.config import Settings
 from app.sync import service
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,14 @@ class PostgresPolls:
         # out: the connections in use stay warm, and a quiet instance opens only one.
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
         self._closed = False
+
+    async def signed_in_pull(self, token: str | None, settings: Settings,
+                             client_id: str | None, since: int,
+                             limit: int) -> tuple[LiveSession, bytes]:
+        """service.signed_in_pull, for a page after a cookie, on the event loop."""
+        hashed = cookie_hash(token)
+        answer = await self.pull(hashed, client_id, since, limit) if hashed else None
+        return service.signed_in_answer(hashed, answer, settings)
 
     async def pull(self, session_hash: str, client_id: str | None, since: int,
                    limit: int) -> service.Pulled | None:
@@ -91,19 +101,15 @@ class PostgresPolls:
                 return connection, await cursor.fetchall()
             except psycopg.Error as error:
                 broken = connection is None or connection.broken
-                if broken and connection is not None:
-                    await _close_quietly(connection)
+                await _close_quietly(connection)  # never kept: dead, or in an unknown state
                 if broken and reused and attempt == 1:
                     connection = None  # died while idle: once more, on a new connection
                     continue
-                if not broken:
-                    await _close_quietly(connection)  # its state is unknown: not kept
                 # As SQLAlchemy wraps it: a lost connection is a 503, anything else a 500.
                 raise DBAPIError.instance(self._page.string, params, error, psycopg.Error,
                                           connection_invalidated=broken) from error
             except BaseException:
-                if connection is not None:
-                    await _close_quietly(connection)  # cancelled mid-read
+                await _close_quietly(connection)  # cancelled mid-read
                 raise
         raise AssertionError("unreachable")
 

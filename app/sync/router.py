@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from app.auth.sessions import LiveSession, cookie_hash, renew, signed_in
+from app.auth.sessions import LiveSession, renew, signed_in
 from app.config import Settings
 from app.db import in_read, in_session
 from app.deps import SessionToken, SettingsDep
@@ -77,7 +77,7 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
     answer = None
     if polls is not None and since > 0:
         with contextlib.suppress(service.SnapshotNeeded):
-            answer = await _signed_in_poll(polls, token, settings, client_id, since, page)
+            answer = await polls.signed_in_pull(token, settings, client_id, since, page)
     if answer is None:
 
         def read(connection: Connection) -> tuple[LiveSession, bytes]:
@@ -93,11 +93,3 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
         await in_session(request, lambda db: renew(db, session))
     return body
 
-
-async def _signed_in_poll(polls: "PostgresPolls", token: str, settings: Settings,
-                          client_id: str | None, since: int,
-                          page: int) -> tuple[LiveSession, bytes]:
-    """signed_in_pull, on PostgreSQL's event-loop reader (a page after a cookie)."""
-    hashed = cookie_hash(token)
-    pulled = await polls.pull(hashed, client_id, since, page) if hashed else None
-    return service.signed_in_answer(hashed, pulled, settings)
