@@ -1,8 +1,12 @@
-"""Valid rest records and mutations, with overrides."""
+"""Valid rest records and mutations, with overrides; an account with a device in sync."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.auth.helpers import Account, sign_up
 
 
 def iso(moment: datetime) -> str:
@@ -45,3 +49,14 @@ def delete(seq: int, rest_id: str) -> dict[str, Any]:
 
 def new_client_id() -> str:
     return str(uuid.uuid4())
+
+
+def device_with_history(client: TestClient, rests: int = 1) -> tuple[Account, str, int]:
+    """A new account whose new device pushed `rests` rests and pulled them: the account,
+    the device's id and its cookie (the device is up to date)."""
+    account = sign_up(client)
+    phone = new_client_id()
+    account.post("/api/sync/push", json={
+        "client_id": phone, "mutations": [put(i + 1, make_rest()) for i in range(rests)]})
+    cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
+    return account, phone, cookie

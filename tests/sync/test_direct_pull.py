@@ -8,9 +8,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.sync.direct_pull import PULL_PATH, DirectPull, plain_pull_query
 from tests.aio import run_async
-from tests.auth.helpers import COOKIE, Account, sign_up
+from tests.auth.helpers import COOKIE, sign_up
 from tests.observability.conftest import metric_value
-from tests.sync.factories import make_rest, new_client_id, put
+from tests.sync.factories import device_with_history
 
 PHONE = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -42,14 +42,6 @@ class TestPlainPullQuery:
     ])
     def test_leaves_anything_else_to_the_route(self, query: bytes) -> None:
         assert plain_pull_query(query) is None
-
-
-def _device_with_history(client: TestClient) -> tuple[Account, str, int]:
-    account = sign_up(client)
-    phone = new_client_id()
-    account.post("/api/sync/push", json={"client_id": phone, "mutations": [put(1, make_rest())]})
-    cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
-    return account, phone, cookie
 
 
 def _call(middleware: DirectPull, client: TestClient, query: bytes,
@@ -85,7 +77,7 @@ class TestAnswers:
     def test_a_signed_in_poll_is_answered_without_the_router(
         self, any_db_client: TestClient
     ) -> None:
-        account, phone, cookie = _device_with_history(any_db_client)
+        account, phone, cookie = device_with_history(any_db_client)
         middleware, seen = self.routed()
         query = f"since={cookie}&client_id={phone}".encode()
         sent = _call(middleware, any_db_client, query, account.token)
@@ -105,7 +97,7 @@ class TestAnswers:
         assert len(seen) == 1 and sent[0]["status"] == 418
 
     def test_an_unusual_query_goes_to_the_route(self, sync_client: TestClient) -> None:
-        account, phone, cookie = _device_with_history(sync_client)
+        account, phone, cookie = device_with_history(sync_client)
         middleware, seen = self.routed()
         _call(middleware, sync_client, f"since={cookie}&since={cookie}".encode(), account.token)
         assert len(seen) == 1
@@ -124,7 +116,7 @@ class TestAnswers:
     def test_a_direct_answer_has_every_header_log_and_metric_of_a_routed_one(
         self, sync_client: TestClient
     ) -> None:
-        account, phone, cookie = _device_with_history(sync_client)
+        account, phone, cookie = device_with_history(sync_client)
         labels = {"method": "GET", "route": PULL_PATH, "status": "200"}
         before = metric_value(sync_client, "crg_http_requests_total", **labels)
         answer = sync_client.get("/api/sync/pull", params={"since": cookie, "client_id": phone},

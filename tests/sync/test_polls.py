@@ -13,7 +13,7 @@ from app.main import create_app
 from app.sync.polls import POLL_CONNECTIONS, PostgresPolls
 from tests.auth.helpers import Account, sign_up
 from tests.sql import statements_sent, statements_sent_by_engine
-from tests.sync.factories import make_rest, new_client_id, put
+from tests.sync.factories import device_with_history
 
 
 @pytest.fixture
@@ -27,19 +27,16 @@ def _opened(polls: PostgresPolls) -> list[Any]:
     return [connection for connection in polls._idle if connection is not None]
 
 
-def _device_with_history(client: TestClient, rests: int = 1) -> tuple[Account, str, int]:
-    account = sign_up(client)
-    phone = new_client_id()
-    account.post("/api/sync/push", json={
-        "client_id": phone, "mutations": [put(i + 1, make_rest()) for i in range(rests)]})
-    cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
-    # A first poll after the cookie: the reader connects its first connection.
+def _polled_device(client: TestClient, rests: int = 1) -> tuple[Account, str, int]:
+    """device_with_history, and a first poll after its cookie: the reader's first
+    connection is open."""
+    account, phone, cookie = device_with_history(client, rests)
     assert account.get("/api/sync/pull", params={"since": cookie}).status_code == 200
     return account, phone, cookie
 
 
 def test_a_poll_goes_out_on_a_poll_connection_not_the_pool(pg_client: TestClient) -> None:
-    account, phone, cookie = _device_with_history(pg_client)
+    account, phone, cookie = _polled_device(pg_client)
     engine = pg_client.app.state.engine  # type: ignore[attr-defined]
     polls: PostgresPolls = pg_client.app.state.polls  # type: ignore[attr-defined]
     with statements_sent(engine) as everywhere, statements_sent_by_engine(engine) as pooled:
@@ -54,7 +51,7 @@ def test_a_poll_goes_out_on_a_poll_connection_not_the_pool(pg_client: TestClient
 
 
 def test_many_polls_at_once_share_the_few_connections(pg_client: TestClient) -> None:
-    account, phone, cookie = _device_with_history(pg_client)
+    account, phone, cookie = _polled_device(pg_client)
     params = {"since": cookie, "client_id": phone}
     with ThreadPoolExecutor(max_workers=12) as pool:
         answers = list(pool.map(lambda _: account.get("/api/sync/pull", params=params),
@@ -67,7 +64,7 @@ def test_many_polls_at_once_share_the_few_connections(pg_client: TestClient) -> 
 def test_a_connection_that_died_while_idle_is_replaced_unseen(
     pg_client: TestClient, postgres_url: str
 ) -> None:
-    account, phone, cookie = _device_with_history(pg_client)
+    account, phone, cookie = _polled_device(pg_client)
     polls: PostgresPolls = pg_client.app.state.polls  # type: ignore[attr-defined]
     (idle,) = _opened(polls)
     admin = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -83,7 +80,7 @@ def test_a_connection_that_died_while_idle_is_replaced_unseen(
 def test_a_page_that_turns_into_a_snapshot_is_read_whole(pg_client: TestClient) -> None:
     # A cookie newer than the account (say, from an account erased and made again) resets
     # the device: a snapshot, even with a small page asked for.
-    account, phone, _cookie = _device_with_history(pg_client, rests=3)
+    account, phone, _cookie = _polled_device(pg_client, rests=3)
     answer = account.get("/api/sync/pull", params={"since": 2**53, "limit": 1,
                                                    "client_id": phone})
     assert answer.status_code == 200
@@ -102,7 +99,7 @@ def test_shutdown_closes_the_poll_connections(
     make_app_settings: Callable[..., Settings], postgres_url: str
 ) -> None:
     with TestClient(create_app(make_app_settings(postgres_url))) as client:
-        _device_with_history(client)
+        _polled_device(client)
         polls: PostgresPolls = client.app.state.polls  # type: ignore[attr-defined]
         connections = _opened(polls)
         assert len(connections) == 1 and not connections[0].closed
