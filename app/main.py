@@ -34,6 +34,7 @@ from app.security import add_security_headers
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull
 from app.sync.router import router as sync_router
+from app.sync.sqlite_polls import SqlitePolls
 from app.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.should_migrate_on_start:
         upgrade_to_head(settings.resolved_database_url)
     engine = make_engine(settings)
+    sqlite_file = settings.is_sqlite and engine.url.database not in (None, "", ":memory:")
     checkpointer = None
-    if settings.is_sqlite and engine.url.database not in (None, "", ":memory:"):
+    if sqlite_file:
         checkpointer = WalCheckpointer(str(engine.url.database),
                                        uri=engine.url.query.get("uri") == "true")
     voice = load_voice(settings.speech_cache_dir) if settings.voice_enabled else None
@@ -60,10 +62,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
+    # Polls after a cookie are read on the event loop, on connections of their own (an
+    # in-memory SQLite database is private to its connection: its polls use the pool).
     app.state.polls = None
-    if not settings.is_sqlite:
-        # Polls after a cookie go out on the event loop; psycopg is there with PostgreSQL.
-        from app.sync.polls import PostgresPolls
+    if sqlite_file:
+        app.state.polls = SqlitePolls(engine)
+    elif not settings.is_sqlite:
+        from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
         app.state.polls = PostgresPolls(engine)
     app.state.session_slots = make_session_slots(settings)

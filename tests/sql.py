@@ -7,6 +7,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, event
 
+from app.sync.sqlite_polls import SqlitePolls
+
 
 @contextmanager
 def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
@@ -24,11 +26,15 @@ def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
 
 
 @contextmanager
-def statements_sent(engine: Engine) -> Iterator[list[str]]:
+def statements_sent(engine: Engine, polls: object = None) -> Iterator[list[str]]:
     """The SQL sent to the database while the block runs, one spacing, lower case: through
-    the engine, and on PostgreSQL through the asyncio connections that read polls."""
+    the engine, and through the connections that read polls (on PostgreSQL, any; on
+    SQLite, those of `polls`, the app's SqlitePolls)."""
     async_execute = psycopg.AsyncConnection.execute
     with statements_sent_by_engine(engine) as statements:
+        if isinstance(polls, SqlitePolls):
+            polls.connection().set_trace_callback(
+                lambda statement: statements.append(" ".join(statement.split()).lower()))
 
         async def seen_async(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
             statements.append(" ".join(str(query).split()).lower())
@@ -39,3 +45,5 @@ def statements_sent(engine: Engine) -> Iterator[list[str]]:
             yield statements
         finally:
             psycopg.AsyncConnection.execute = async_execute  # type: ignore[method-assign]
+            if isinstance(polls, SqlitePolls):
+                polls.connection().set_trace_callback(None)

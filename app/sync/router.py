@@ -18,6 +18,7 @@ from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushRespon
 
 if TYPE_CHECKING:
     from app.sync.polls import PostgresPolls
+    from app.sync.sqlite_polls import SqlitePolls
 
 MAX_SINCE = 2**53  # the largest integer a phone's JavaScript holds exactly
 
@@ -73,7 +74,7 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
     settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
 
-    polls: PostgresPolls | None = request.app.state.polls
+    polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
     answer = None
     if polls is not None and since > 0:
         with contextlib.suppress(service.SnapshotNeeded):
@@ -84,9 +85,8 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
             return service.signed_in_pull(connection, token, settings, client_id, since,
                                           page)
 
-        # On SQLite a page is read on the event loop (`bounded`); a snapshot from 0 is not
-        # (a cookie older than the purged tombstones also turns a page into one, rarely:
-        # that read stays where it started). On PostgreSQL only snapshots come here.
+        # Snapshots come here (from 0, or a page whose cookie predates purged tombstones),
+        # and every read of an in-memory SQLite database, whose pages stay on the loop.
         answer = await in_read(request, read, bounded=since > 0 and polls is None)
     session, body = answer
     if session.renew_until is not None:  # at most once a day per session: a write

@@ -104,7 +104,3 @@ def test_shutdown_closes_the_poll_connections(
         connections = _opened(polls)
         assert len(connections) == 1 and not connections[0].closed
     assert connections[0].closed
-
-
-def test_sqlite_has_no_poll_connections(sync_client: TestClient) -> None:
-    assert sync_client.app.state.polls is None  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ class TestPull:
                      json={"client_id": phone, "mutations": [put(1, make_rest())]})
         cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
         engine = any_db_client.app.state.engine  # type: ignore[attr-defined]
-        with statements_sent(engine) as statements:
+        with statements_sent(engine, any_db_client.app.state.polls) as statements:  # type: ignore[attr-defined]
             answer = account.get("/api/sync/pull", params={"since": cookie, "client_id": phone})
         assert answer.status_code == 200
         assert answer.json()["changes"] == [] and answer.json()["last_applied_seq"] == 1

@@ -1,0 +1,114 @@
+"""SQLite: devices' polls read on the event loop, on a connection of their own.
+
+The SQLite twin of app/sync/polls.py. A page after a cookie (at most SYNC_PULL_LIMIT rows)
+is read right on the event loop: in WAL mode a reader never waits for a writer, so the
+read is as short as the query. It goes through the sqlite3 module directly, with the
+statement SQLAlchemy compiled once (service.PULL_PAGE) and SQLAlchemy's own conversions
+of its parameters and columns: the pool checkout, the execution context and the
+reset-on-return around a pooled connection cost several times the query itself.
+
+One statement outside any transaction is its own snapshot, as in autocommit on
+PostgreSQL. A snapshot (from 0, or a page that turns into one) goes to a worker thread
+through the pool, as before, so that no one's long history holds the event loop.
+"""
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from app.auth.sessions import LiveSession, cookie_hash
+from app.config import Settings
+from app.sync import service
+
+# A read waits at most this long for a lock (WAL readers take one only while the log is
+# recovered or reset, briefly); past it the poll fails as a lost database does: a 503.
+BUSY_TIMEOUT_MS = 2000
+
+
+class SqlitePolls:
+    def __init__(self, engine: Engine) -> None:
+        self._database = str(engine.url.database)
+        self._uri = engine.url.query.get("uri") == "true"
+        compiled = service.PULL_PAGE.compile(dialect=engine.dialect)
+        self._sql = compiled.string
+        bind_processors: Mapping[str, Any] = compiled._bind_processors
+        # Positional (`?`) parameters, each with the conversion SQLAlchemy would apply;
+        # the statement's own literals (`param_1`, ...) are fixed.
+        self._params: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, bind_processors.get(name)) for name in compiled.positiontup or ()]
+        self._literals = {name: bind.value for name, bind in compiled.binds.items()
+                          if not bind.required}
+        columns = compiled._result_columns
+        # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads them so).
+        self._row: Any = namedtuple("PullRow", [column.keyname for column in columns])  # type: ignore[misc]
+        self._result_processors = [
+            (index, processor) for index, column in enumerate(columns)
+            if (processor := column.type._cached_result_processor(engine.dialect, None))
+        ]
+        self._connection: sqlite3.Connection | None = None
+
+    async def signed_in_pull(self, token: str | None, settings: Settings,
+                             client_id: str | None, since: int,
+                             limit: int) -> tuple[LiveSession, bytes]:
+        """service.signed_in_pull, for a page after a cookie, on the event loop."""
+        hashed = cookie_hash(token)
+        answer = self.pull(hashed, client_id, since, limit) if hashed else None
+        return service.signed_in_answer(hashed, answer, settings)
+
+    def pull(self, session_hash: str, client_id: str | None, since: int,
+             limit: int) -> service.Pulled | None:
+        """service.pull for a page after a cookie (since > 0), without a pooled connection."""
+        page = service.pull_page(since, limit)
+        if page is None:
+            raise service.SnapshotNeeded
+        rows = self._read(service.pull_params(session_hash, client_id, since, page))
+        if service.needs_whole_snapshot(rows, limit):
+            raise service.SnapshotNeeded
+        return service.pulled(rows, since, limit)
+
+    def _read(self, values: dict[str, Any]) -> Sequence[Any]:
+        values = {**self._literals, **values}
+        params = [values[name] if convert is None else convert(values[name])
+                  for name, convert in self._params]
+        try:
+            raw_rows = self.connection().execute(self._sql, params).fetchall()
+        except sqlite3.Error as error:
+            self._drop()  # the next poll opens a new one
+            # As SQLAlchemy wraps it: the error handlers answer it as on every route.
+            raise DBAPIError.instance(self._sql, params, error, sqlite3.Error) from error
+        if not self._result_processors:
+            return [self._row._make(raw) for raw in raw_rows]
+        rows = []
+        for raw in raw_rows:
+            converted = list(raw)
+            for index, processor in self._result_processors:
+                converted[index] = processor(converted[index])
+            rows.append(self._row._make(converted))
+        return rows
+
+    def connection(self) -> sqlite3.Connection:
+        """The polls' connection, opened now if there is none."""
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit (isolation_level None): each SELECT is its own read transaction, and
+        # no idle connection holds a snapshot that would stop the log's checkpoint.
+        connection = sqlite3.connect(self._database, uri=self._uri, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    async def close(self) -> None:
+        self._drop()
