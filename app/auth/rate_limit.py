@@ -24,6 +24,9 @@ class FailureCounter(Protocol):
 
     def add(self, key: str) -> int: ...
 
+    def release(self, key: str) -> None:
+        """Take back one that `add` counted, if its window still runs."""
+
     def reset(self, key: str) -> None: ...
 
 
@@ -57,6 +60,13 @@ class MemoryCounter:
             self._entries[key] = (count + 1, ends_at)
             return count + 1
 
+    def release(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            count, ends_at = self._live(key, now)
+            if count:
+                self._entries[key] = (count - 1, ends_at)
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
@@ -71,6 +81,10 @@ class RedisCounter:
         self._redis = redis.Redis.from_url(url, socket_timeout=2)
         self._window_s = window_s
         self._prefix = prefix
+        # Atomic: a key whose window ended between a check and a DECR would come back
+        # as -1 with no expiry, and never end.
+        self._release = self._redis.register_script(
+            "if redis.call('exists', KEYS[1]) == 1 then redis.call('decr', KEYS[1]) end")
 
     def count(self, key: str) -> tuple[int, float]:
         pipe = self._redis.pipeline()
@@ -88,6 +102,9 @@ class RedisCounter:
         pipe.expire(self._prefix + key, self._window_s, nx=True)
         count, _ = pipe.execute()
         return int(count)
+
+    def release(self, key: str) -> None:
+        self._release(keys=[self._prefix + key])
 
     def reset(self, key: str) -> None:
         self._redis.delete(self._prefix + key)
@@ -122,6 +139,13 @@ class FallbackCounter:
         except Exception as exc:
             self._down(exc)
             return self._fallback.add(key)
+
+    def release(self, key: str) -> None:
+        try:
+            self._primary.release(key)
+        except Exception as exc:
+            self._down(exc)
+            self._fallback.release(key)
 
     def reset(self, key: str) -> None:
         self._fallback.reset(key)
@@ -173,26 +197,32 @@ class LoginThrottle:
     def address_key(address: str) -> str:
         return "addr:" + address
 
-    def check(self, email: str, address: str) -> float:
-        """Raise TooManyAttempts, or return how long to delay this attempt's answer."""
-        account, account_left = self.counter.count(self.account_key(email))
-        by_address, address_left = self.counter.count(self.address_key(address))
-        refusals = [left for n, limit, left in (
-            (account, self.max_failures_account, account_left),
-            (by_address, self.max_failures_address, address_left),
-        ) if n >= limit]
-        if refusals:
-            raise TooManyAttempts(max(1, math.ceil(max(refusals))))
-        over = max(account, by_address) - self.slowdown_after + 1
-        return min(over, 8) * self.slowdown_step_s if over > 0 else 0.0
+    def attempt(self, email: str, address: str) -> float:
+        """Count this attempt as failed until it succeeds, then raise TooManyAttempts past
+        a limit, or return how long to delay its answer.
 
-    def failed(self, email: str, address: str) -> None:
-        self.counter.add(self.account_key(email))
-        self.counter.add(self.address_key(address))
+        Counted before the password is checked, in one step per key: attempts sent in
+        parallel each see the ones before them, so a burst cannot all slip under a limit
+        while the first hashes are still being computed.
+        """
+        keys = (self.account_key(email), self.address_key(address))
+        account, by_address = (self.counter.add(key) for key in keys)
+        over = [key for key, count, limit in zip(
+            keys, (account, by_address), (self.max_failures_account, self.max_failures_address),
+            strict=True) if count > limit]
+        if over:
+            left_s = max(self.counter.count(key)[1] for key in over)
+            raise TooManyAttempts(max(1, math.ceil(left_s)))
+        earlier = max(account, by_address) - 1  # failed or still in progress
+        slower = earlier - self.slowdown_after + 1
+        return min(slower, 8) * self.slowdown_step_s if slower > 0 else 0.0
 
-    def succeeded(self, email: str) -> None:
-        # The address count stays: one's own account must not unlock guessing at others.
+    def succeeded(self, email: str, address: str) -> None:
+        """Take the attempt back: a success is not a failure."""
         self.counter.reset(self.account_key(email))
+        # The address's earlier failures stay: one's own account must not unlock guessing
+        # at others.
+        self.counter.release(self.address_key(address))
 
 
 def make_throttle(settings: Settings) -> LoginThrottle:

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import service
-from app.auth.errors import BadCredentials, EmailTaken, RateLimited, WrongPassword
+from app.auth.errors import BadCredentials, RateLimited, WrongPassword
 from app.auth.rate_limit import LoginThrottle, TooManyAttempts, client_address
 from app.auth.schemas import (
     AccountErased,
@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def _checked_delay(throttle: LoginThrottle, email: str, address: str) -> float:
+def _counted_attempt(throttle: LoginThrottle, email: str, address: str) -> float:
+    """The attempt counted (as failed, until it succeeds); its delay, or 429 past a limit."""
     try:
-        return throttle.check(email, address)
+        return throttle.attempt(email, address)
     except TooManyAttempts as exc:
         log.warning("sign-in refused: too many failures (%s)", throttle.account_key(email)[:13])
         raise RateLimited(
@@ -61,13 +62,10 @@ def register(body: Credentials, request: Request, response: Response, db: Sessio
              settings: SettingsDep, hashing: HashingDep, throttle: ThrottleDep) -> UserPublic:
     """Create an account and sign in."""
     address = client_address(request)
-    _checked_delay(throttle, body.email, address)
-    try:
-        user = service.create_user(db, hashing, body.email, body.password)
-    except EmailTaken:
-        # A taken email counts as a failure: it bounds probing for who has an account.
-        throttle.failed(body.email, address)
-        raise
+    # A taken email stays counted as a failure: it bounds probing for who has an account.
+    _counted_attempt(throttle, body.email, address)
+    user = service.create_user(db, hashing, body.email, body.password)
+    throttle.succeeded(body.email, address)
     end_session(db, request.cookies.get(settings.session_cookie_name))
     set_session_cookie(response, start_session(db, user, settings), settings)
     log.info("account created: user %s", user.id)
@@ -80,7 +78,7 @@ async def login(body: SignInCredentials, request: Request, response: Response,
                 throttle: ThrottleDep) -> UserPublic:
     """Sign in; the same answer for an unknown email and a wrong password."""
     address = client_address(request)
-    delay_s = await run_in_threadpool(_checked_delay, throttle, body.email, address)
+    delay_s = await run_in_threadpool(_counted_attempt, throttle, body.email, address)
     if delay_s:
         # Waited out before a database slot is taken: failed sign-ins queue here, and the
         # requests of everyone else keep their connections.
@@ -89,10 +87,9 @@ async def login(body: SignInCredentials, request: Request, response: Response,
     def sign_in(db: Session) -> UserPublic:
         user = service.authenticate(db, hashing, body.email, body.password)
         if user is None:
-            throttle.failed(body.email, address)
             log.info("sign-in failed (%s)", throttle.account_key(body.email)[:13])
             raise BadCredentials("The email or the password is wrong.")
-        throttle.succeeded(body.email)
+        throttle.succeeded(body.email, address)
         # Rotation: whatever session this browser had is ended, a new id is issued.
         end_session(db, request.cookies.get(settings.session_cookie_name))
         set_session_cookie(response, start_session(db, user, settings), settings)
@@ -124,10 +121,10 @@ def delete_account(body: PasswordConfirmation, request: Request, response: Respo
                    hashing: HashingDep, throttle: ThrottleDep) -> AccountErased:
     """Erase the account and all its server data; the password confirms it."""
     address = client_address(request)
-    _checked_delay(throttle, user.email, address)
+    _counted_attempt(throttle, user.email, address)
     if not hashing.verify(user.password_hash, body.password):
-        throttle.failed(user.email, address)
         raise WrongPassword("The password is wrong; nothing was erased.")
+    throttle.succeeded(user.email, address)
     user_id = user.id
     counts = service.erase_user(db, user)
     clear_session_cookie(response, settings)

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -74,6 +75,18 @@ class TestLoginLimits:
         assert refused.status_code == 429
         assert "Retry-After" in refused.headers
 
+    def test_a_parallel_burst_gets_no_more_guesses_than_the_limit(
+        self, limited_client: TestClient
+    ) -> None:
+        # Twelve guesses at once, while the first hashes are still being computed: only
+        # the account's three are checked, the others are refused unchecked.
+        account = sign_up(limited_client)
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(pool.map(lambda _: attempt(limited_client, account.email),
+                                    range(12)))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [401] * 3 + [429] * 9
+
     def test_success_clears_the_account_count(self, limited_client: TestClient) -> None:
         account = sign_up(limited_client)
         for _ in range(2):
@@ -108,24 +121,36 @@ class TestThrottle:
 
     def test_answers_slow_down_before_they_are_refused(self) -> None:
         throttle = self._throttle()
-        delays = []
-        for _ in range(5):
-            delays.append(throttle.check("a@example.org", "10.0.0.1"))
-            throttle.failed("a@example.org", "10.0.0.1")
+        delays = [throttle.attempt("a@example.org", "10.0.0.1") for _ in range(5)]
         assert delays == [0.0, 0.0, 0.5, 1.0, 1.5]
         with pytest.raises(TooManyAttempts):
-            throttle.check("a@example.org", "10.0.0.1")
+            throttle.attempt("a@example.org", "10.0.0.1")
+
+    def test_a_success_takes_its_attempt_back(self) -> None:
+        throttle = self._throttle()
+        for _ in range(3):
+            throttle.attempt("a@example.org", "10.0.0.1")
+        throttle.succeeded("a@example.org", "10.0.0.1")
+        # The account starts over; the address keeps its two failures, not the success.
+        assert throttle.counter.count(throttle.account_key("a@example.org"))[0] == 0
+        assert throttle.counter.count(throttle.address_key("10.0.0.1"))[0] == 2
 
     def test_redis_counter_keeps_a_window(self) -> None:
         if not redis_available():
+            if IN_CI:
+                pytest.fail("Redis is required in CI at " + REDIS_URL)
             pytest.skip("Redis is not running")
         counter = RedisCounter(REDIS_URL, 60, f"crg-test-{uuid.uuid4().hex}:")
         assert counter.count("k") == (0, 0.0)
         counter.add("k")
+        counter.add("k")
+        counter.release("k")
         count, left = counter.count("k")
         assert count == 1 and 0 < left <= 60
         counter.reset("k")
         assert counter.count("k")[0] == 0
+        counter.release("k")  # its window is over: nothing is left behind without one
+        assert counter.count("k") == (0, 0.0)
 
 
 class TestRedisOutage:
