@@ -65,6 +65,26 @@ class Settings(BaseSettings):
     sync_pull_limit: int = Field(default=1000, ge=1)
     tombstone_keep_days: int = Field(default=180, ge=180)
 
+    # Daily reminders by Web Push. Every instance must send with one VAPID key: set
+    # VAPID_PRIVATE_KEY (PEM, or the private scalar in base64url) when instances do not
+    # share DATA_DIR, where the key is otherwise made on first run.
+    vapid_private_key: SecretStr | None = None
+    # The operator's contact for push services (RFC 8292): a mailto: or https: URL.
+    vapid_subject: str = Field(default="mailto:reminders@localhost",
+                               pattern=r"^(mailto:|https://)\S+$")
+    # The push services a subscription may point to ("*." takes subdomains): the server
+    # sends only there, never to an address a client made up.
+    push_services: list[str] = [
+        "https://fcm.googleapis.com",  # Chrome, Android
+        "https://updates.push.services.mozilla.com",  # Firefox
+        "https://web.push.apple.com",  # Safari, iOS and iPadOS home-screen apps
+        "https://*.notify.windows.com",  # Edge
+    ]
+    reminders_enabled: bool = True  # this instance looks for due reminders and sends them
+    reminder_check_s: float = Field(default=30, gt=0, le=3600)
+    # New or changed reminders per client address and hour; past it, 429.
+    reminder_saves_per_hour: int = Field(default=30, ge=1)
+
     # Operations. LOG_JSON defaults to JSON lines in production, readable lines elsewhere.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = None

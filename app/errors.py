@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,24 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "VALIDATION_ERROR", detail, fields=errors)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers: Starlette's 405 names only those of the first route
+    that matched the path, and one path may have a route per method."""
+    return ", ".join(method for method in _METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL
+        for route in request.app.routes))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405 and headers and "Allow" in headers:
+        headers["Allow"] = _allowed_methods(request) or headers["Allow"]
     return error_response(exc.status_code, code, detail, headers)
 
 

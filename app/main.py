@@ -13,7 +13,7 @@ from app.audio.store import MediaStore
 from app.audio.tts import load_voice
 from app.auth.csrf import CsrfMiddleware
 from app.auth.passwords import PasswordHashing
-from app.auth.rate_limit import make_render_budget, make_throttle
+from app.auth.rate_limit import AddressBudget, make_counter, make_render_budget, make_throttle
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
 from app.db import make_engine, make_session_slots
@@ -26,6 +26,9 @@ from app.observability.logging import configure_logging
 from app.observability.middleware import RequestObservability
 from app.observability.router import router as metrics_router
 from app.pwa.router import mount_pwa
+from app.reminders.router import router as reminders_router
+from app.reminders.sender import ReminderSender
+from app.reminders.webpush import load_vapid_key
 from app.response_cache import KeptAnswers, ReplayUnchangingAnswers
 from app.routines.router import UNCHANGING_ROUTES
 from app.routines.router import router as routines_router
@@ -71,6 +74,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
         app.state.polls = PostgresPolls(engine)
+    app.state.vapid_key = load_vapid_key(
+        settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None,
+        settings.data_dir)
+    if settings.environment == "production" and settings.vapid_subject.endswith("@localhost"):
+        log.warning("Set VAPID_SUBJECT to a contact address: some push services refuse "
+                    "reminders from a server without one.")
+    sender = ReminderSender(engine, app.state.vapid_key, settings.vapid_subject,
+                            settings.reminder_check_s)
+    app.state.reminder_sender = sender
     app.state.session_slots = make_session_slots(settings)
     app.state.voice = voice
     app.state.media_store = store
@@ -88,9 +100,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sys.setswitchinterval(0.001)
     if checkpointer:
         checkpointer.start()
+    if settings.reminders_enabled:
+        sender.start()
     try:
         yield
     finally:
+        await sender.close()
         if checkpointer:
             checkpointer.stop()
         if app.state.polls is not None:
@@ -118,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.password_hashing = PasswordHashing(settings.password_hash_concurrency)
     app.state.login_throttle = make_throttle(settings)
     app.state.kept_answers = KeptAnswers()
+    app.state.reminder_budget = AddressBudget(
+        make_counter(settings, 3600, "reminder"), settings.reminder_saves_per_hour)
     # Innermost, like the replay below: both answer after every outer check and header.
     app.add_middleware(DirectPull, route=next(
         route for route in sync_router.routes if getattr(route, "path", None) == PULL_PATH))
@@ -133,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(sync_router)
     app.include_router(history_router)
+    app.include_router(reminders_router)
     mount_pwa(app, settings.app_build)
     add_security_headers(app)
     # Outermost: its request id and timing cover every other middleware's answers too.

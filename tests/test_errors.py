@@ -8,3 +8,10 @@ class TestErrorEnvelope:
         response = client.post("/api/routines", headers={"X-Requested-With": "rest-guide"})
         assert response.status_code == 405
         assert response.json()["error"] == "METHOD_NOT_ALLOWED"
+
+    def test_405_names_every_method_of_the_path(self, client):
+        # Setting and removing a reminder are two routes on one path.
+        response = client.post("/api/reminders", headers={"X-Requested-With": "rest-guide"},
+                               json={})
+        assert response.status_code == 405
+        assert response.headers["allow"] == "PUT, DELETE"

@@ -52,7 +52,9 @@ SYNC_MUTATIONS = Counter(
     ["result"],
 )
 PUSH_SENDS = Counter(
-    "crg_push_sends_total", "Web Push messages sent, by outcome (sent, gone, failed).",
+    "crg_push_sends_total",
+    "Reminders by Web Push, by outcome: sent, gone (subscription ended: forgotten), failed, "
+    "missed (over an hour late, after an outage: not sent).",
     ["outcome"],
 )
 
@@ -115,7 +117,7 @@ def record_sync_batch(outcome: PushOutcome) -> PushOutcome:
 
 
 def record_push_send(outcome: str) -> None:
-    """Counts one Web Push send: `sent`, `gone` (subscription expired) or `failed`."""
+    """Counts one reminder: `sent`, `gone`, `failed` or `missed`."""
     PUSH_SENDS.labels(outcome).inc()
 
 
