@@ -7,6 +7,7 @@
 // - shell files: cache-first from the precache;
 // - /api/: network-only (never touched here);
 // - /media/: from the `crg-audio` cache when saved (answering Range with 206), else network.
+// It also shows the daily reminders the server sends by Web Push.
 
 const PREFIX = 'crg-';
 const SHELL_CACHE = `${PREFIX}shell-${self.PRECACHE.revision}`;
@@ -162,4 +163,35 @@ self.addEventListener('message', (event) => {
   } else if (data.type === 'VERSION') {
     source.postMessage({ type: 'VERSION', version: self.PRECACHE.version, revision: self.PRECACHE.revision });
   }
+});
+
+// A reminder arrives by Web Push, already decrypted by the browser. Every push must show a
+// notification (userVisibleOnly), so a message that is not ours still gets the default.
+self.addEventListener('push', (event) => {
+  let message = {};
+  try {
+    message = event.data?.json() ?? {};
+  } catch {
+    // not JSON: the default reminder below
+  }
+  event.waitUntil(self.registration.showNotification(message.title || 'Time for a constructive rest', {
+    body: message.body || '',
+    tag: message.tag || 'crg-reminder', // a newer reminder replaces an unread one
+    icon: '/icons/icon-192.png',
+    badge: '/icons/maskable-192.png',
+    data: { url: message.url || '/' },
+  }));
+});
+
+// Opens the app, or brings an open window forward (left where it is: a rest may be playing).
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data?.url || '/', self.location.origin);
+  if (url.origin !== self.location.origin) return;
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+    if (open) await open.focus();
+    else await self.clients.openWindow(url.href);
+  })());
 });

@@ -14,7 +14,7 @@ from app.main import create_app
 from app.models import Reminder
 from app.reminders.webpush import b64url_decode
 from tests.auth.helpers import CSRF
-from tests.reminders.conftest import Browser
+from tests.push_service import Browser
 
 
 def reminder(browser: Browser, **overrides: object) -> dict[str, object]:

@@ -14,8 +14,7 @@ from app.models import Reminder
 from app.reminders.sender import REMINDER
 from app.sync.schemas import iso_utc
 from tests.auth.helpers import CSRF
-from tests.reminders.conftest import Browser, PushService
-from tests.reminders.test_webpush import verify_vapid
+from tests.push_service import Browser, PushService, verify_vapid
 
 
 def set_reminder(client: TestClient, browser: Browser) -> datetime:

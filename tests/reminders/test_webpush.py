@@ -3,14 +3,12 @@ example and an independent decoder."""
 
 import json
 import os
-import time
 
 import http_ece
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from app.reminders.webpush import (
     KEY_FILE,
@@ -20,6 +18,7 @@ from app.reminders.webpush import (
     load_vapid_key,
     public_bytes,
 )
+from tests.push_service import verify_vapid
 
 
 def private_key(scalar_b64: str) -> ec.EllipticCurvePrivateKey:
@@ -59,27 +58,6 @@ class TestEncrypt:
         browser = public_bytes(ec.generate_private_key(ec.SECP256R1()).public_key())
         with pytest.raises(ValueError, match="at most"):
             encrypt(b"x" * 4000, browser, b"a" * 16)
-
-
-def verify_vapid(header: str, endpoint_origin: str, public_key_b64: str) -> dict:
-    """What a push service checks: the key, the ES256 signature, the audience, the expiry."""
-    scheme, _, params = header.partition(" ")
-    assert scheme == "vapid"
-    fields = dict(part.strip().split("=", 1) for part in params.split(","))
-    assert fields["k"] == public_key_b64
-    head_b64, claims_b64, signature_b64 = fields["t"].split(".")
-    assert json.loads(b64url_decode(head_b64)) == {"typ": "JWT", "alg": "ES256"}
-    raw = b64url_decode(signature_b64)
-    assert len(raw) == 64
-    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
-                                                       b64url_decode(public_key_b64))
-    key.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"),
-                                    int.from_bytes(raw[32:], "big")),
-               f"{head_b64}.{claims_b64}".encode(), ec.ECDSA(hashes.SHA256()))
-    claims = json.loads(b64url_decode(claims_b64))
-    assert claims["aud"] == endpoint_origin
-    assert time.time() < claims["exp"] <= time.time() + 24 * 3600
-    return claims
 
 
 class TestVapid:

@@ -1,8 +1,10 @@
-// Settings: theme, the set-up guide, history options, storage, install, and the account.
+// Settings: theme, the set-up guide, history options, storage, reminders, install, and
+// the account.
 import { getSetting, setSetting } from '../store.js';
 import { mountAccount } from './account.js';
 import { esc } from './dom.js';
 import { mountInstall } from './install.js';
+import { mountReminders } from './reminders.js';
 import { currentTheme, setTheme } from './theme.js';
 
 export const title = 'Settings';
@@ -34,6 +36,7 @@ export async function render(root, ctx) {
     <a class="link-row" href="/downloads">Saved sessions and storage</a>
     <a class="link-row" href="/learn#safety">Safety</a>
   </section>
+  <section aria-labelledby="reminders" id="reminders-slot"></section>
   <section aria-labelledby="account" id="account-section">
     <h2 id="account">Account</h2>
     <div id="account-slot">
@@ -53,6 +56,7 @@ export async function render(root, ctx) {
   });
 
   const stopInstall = mountInstall(root.querySelector('#install-slot'));
+  await mountReminders(root.querySelector('#reminders-slot'));
   const stopAccount = await mountAccount(root.querySelector('#account-slot'), ctx);
   return () => { stopInstall(); stopAccount(); };
 }

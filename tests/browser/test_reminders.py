@@ -1,0 +1,166 @@
+"""Reminders in a real browser: turned on in Settings, sent by the server, shown by the
+service worker.
+
+Chromium here cannot reach a real push service (no internet), so the page's
+PushManager hands out a subscription to the push service the test plays, with keys the
+test holds: everything past that edge (the server's encryption and VAPID signature, the
+worker's notification) is the real thing.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from app.reminders.sender import REMINDER
+from tests.push_service import Browser, PushService, new_browser, running_push_service
+from tests.server_process import LiveServer, free_port
+
+# A stand-in for the browser's own push registration, at the edge: it returns the test's
+# subscription and remembers whether it was unsubscribed.
+FAKE_PUSH_MANAGER = """
+(() => {
+  const made = %s;
+  let current = null;
+  const subscription = (options) => ({
+    endpoint: made.endpoint,
+    options,
+    toJSON: () => ({ endpoint: made.endpoint, expirationTime: null, keys: made.keys }),
+    unsubscribe: async () => { current = null; window.__unsubscribed = true; return true; },
+  });
+  PushManager.prototype.subscribe = async function (options) {
+    const key = options.applicationServerKey;
+    current = subscription({ applicationServerKey: key.buffer ?? key });
+    return current;
+  };
+  PushManager.prototype.getSubscription = async function () { return current; };
+})();
+"""
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    with running_push_service() as service:
+        yield service
+
+
+@pytest.fixture
+def reminder_server(tmp_path: Path, speech_cache: Path,
+                    push_service: PushService) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path / "data", speech_cache, free_port())
+    server.start({"PUSH_SERVICES": json.dumps([push_service.origin]),
+                  "REMINDER_CHECK_S": "0.2", "VOICE_ENABLED": "false"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def phone(context: BrowserContext, reminder_server: LiveServer,
+          push_service: PushService) -> Browser:
+    browser = new_browser(push_service)
+    subscription = browser.subscription()
+    context.add_init_script(FAKE_PUSH_MANAGER % json.dumps(
+        {"endpoint": browser.endpoint, "keys": subscription["keys"]}))
+    context.grant_permissions(["notifications"], origin=reminder_server.url)
+    return browser
+
+
+def stored(server: LiveServer) -> list[tuple[str, int, int, str]]:
+    with sqlite3.connect(server.data_dir / "rest.db") as db:
+        return db.execute("SELECT endpoint, minute_of_day, weekdays, time_zone "
+                          "FROM reminder").fetchall()
+
+
+def make_due(server: LiveServer) -> None:
+    due = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(server.data_dir / "rest.db") as db:
+        db.execute("UPDATE reminder SET next_at = ?", [due])
+
+
+def show_pushed(page: Page, context: BrowserContext, data: str) -> list[dict[str, str]]:
+    """Deliver a push message to the page's service worker, as the browser does once it
+    has decrypted one; the notifications it then shows."""
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(
+        r["registrationId"] for r in event["registrations"] if not r.get("isDeleted")))
+    cdp.send("ServiceWorker.enable")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.wait_for_timeout(200)  # the registrations event arrives after enable
+    origin = page.evaluate("location.origin") + "/"
+    cdp.send("ServiceWorker.deliverPushMessage",
+             {"origin": origin, "registrationId": registrations[0], "data": data})
+    # Read in the same step that finds it: with no screen, a notification may not last.
+    shown: list[dict[str, str]] = page.evaluate("""async () => {
+        const registration = await navigator.serviceWorker.ready;
+        for (let tries = 0; tries < 100; tries += 1) {
+            const shown = await registration.getNotifications();
+            if (shown.length) {
+                return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag }));
+            }
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return [];
+    }""")
+    return shown
+
+
+class TestReminders:
+    def test_turned_on_sent_when_due_shown_and_turned_off(
+        self, page: Page, context: BrowserContext, reminder_server: LiveServer,
+        push_service: PushService, phone: Browser, artifacts_dir: Path
+    ) -> None:
+        page.goto(reminder_server.url + "/settings")
+        page.get_by_label("Remind me to rest").check()
+        expect(page.locator("#reminder-status")).to_contain_text("Next reminder")
+        [(endpoint, minute, weekdays, zone)] = stored(reminder_server)
+        assert (endpoint, minute, weekdays) == (phone.endpoint, 21 * 60, 0b1111111)
+        assert zone == page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+
+        # A new time and fewer days are saved as soon as they are chosen.
+        page.get_by_label("Time").fill("07:15")
+        page.get_by_label("Time").dispatch_event("change")
+        page.get_by_label("Sunday").uncheck()
+        page.get_by_label("Saturday").uncheck()
+        expect(page.locator("#reminder-status")).to_contain_text("Next reminder")
+        page.wait_for_function("() => !document.querySelector('#reminder-status')"
+                               ".textContent.includes('Saving')")
+        assert stored(reminder_server)[0][1:3] == (7 * 60 + 15, 0b0011111)
+        page.locator("#reminders").scroll_into_view_if_needed()
+        page.screenshot(path=artifacts_dir / "settings-reminders-dark.png")
+
+        # Due now: the server sends it, encrypted to the phone, within its next look.
+        make_due(reminder_server)
+        page.wait_for_timeout(100)
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not push_service.deliveries and datetime.now(UTC) < deadline:
+            page.wait_for_timeout(100)
+        (delivery,) = push_service.deliveries
+        message = phone.decrypt(delivery.body)
+        assert message == REMINDER
+
+        # What the browser would hand its worker: a notification with the reminder's words.
+        (shown,) = show_pushed(page, context, json.dumps(message))
+        assert shown == {"title": REMINDER["title"], "body": REMINDER["body"],
+                         "tag": REMINDER["tag"]}
+
+        page.get_by_label("Remind me to rest").uncheck()
+        expect(page.locator("#reminder-status")).to_have_text("Reminders are off.")
+        assert stored(reminder_server) == []
+        assert page.evaluate("window.__unsubscribed") is True
+
+    def test_without_notification_permission_nothing_is_saved(
+        self, page: Page, context: BrowserContext, reminder_server: LiveServer,
+        phone: Browser
+    ) -> None:
+        context.clear_permissions()
+        page.goto(reminder_server.url + "/settings")
+        # Headless Chromium answers the permission prompt with "denied".
+        page.get_by_label("Remind me to rest").check()
+        expect(page.locator("#reminder-error")).to_contain_text("notifications")
+        expect(page.get_by_label("Remind me to rest")).not_to_be_checked()
+        assert stored(reminder_server) == []
