@@ -251,6 +251,10 @@ class AddressBudget:
             _, left_s = self.counter.count(key)
             raise TooManyAttempts(max(1, math.ceil(left_s)))
 
+    def refund(self, address: str) -> None:
+        """Give back one spent: what it paid for did not happen."""
+        self.counter.release(LoginThrottle.address_key(address))
+
 
 def make_render_budget(settings: Settings) -> AddressBudget:
     return AddressBudget(

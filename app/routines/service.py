@@ -147,19 +147,24 @@ class SessionScripts:
         if stored is not None:
             return stored.script_json.encode()
         self._spend_render(address)
-        with observe_render(routine.id, options.cues):
-            body = self._render(db, routine, options, version)
-        db.add(
-            RenderedSession(
-                version=version,
-                routine_id=routine.id,
-                minutes=options.minutes,
-                cue_density=options.cues,
-                prep_s=options.prep_s,
-                script_json=body.decode(),
+        try:
+            with observe_render(routine.id, options.cues):
+                body = self._render(db, routine, options, version)
+            db.add(
+                RenderedSession(
+                    version=version,
+                    routine_id=routine.id,
+                    minutes=options.minutes,
+                    cue_density=options.cues,
+                    prep_s=options.prep_s,
+                    script_json=body.decode(),
+                )
             )
-        )
-        db.flush()
+            db.flush()
+        except BaseException:
+            if self.budget is not None:
+                self.budget.refund(address)  # a render that failed cost the address nothing
+            raise
         return body
 
     def _spend_render(self, address: str) -> None:

@@ -115,6 +115,33 @@ class TestBudgetSharedThroughRedis:
             assert new_session(two, 3).status_code == 429
 
 
+class FailingOnceScripts(SessionScripts):
+    """The first render fails, as a full disk or a broken voice would make it."""
+
+    failed = False
+
+    def _render(self, *args: Any, **kwargs: Any) -> bytes:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("the render failed")
+        return super()._render(*args, **kwargs)
+
+
+class TestFailedRenders:
+    def test_a_failed_render_costs_nothing_of_the_budget(
+        self, make_app_settings: Callable[..., Settings]
+    ) -> None:
+        settings = make_app_settings(render_limit_per_address=1)
+        scripts = FailingOnceScripts(MediaStore(settings.audio_dir), None,
+                                     make_render_budget(settings))
+        app = create_app(settings)
+        app.dependency_overrides[get_session_scripts] = lambda: scripts
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert new_session(client, 0).status_code == 500
+            assert new_session(client, 0).status_code == 200
+            assert new_session(client, 1).status_code == 429
+
+
 class ObservedScripts(SessionScripts):
     """Records how many renders run at once; each waits a moment for company."""
 
