@@ -16,7 +16,6 @@ const KEEP = new Set([SHELL_CACHE, AUDIO_CACHE]);
 
 const entriesByUrl = new Map(self.PRECACHE.entries.map((entry) => [entry.url, entry]));
 const appRoutes = new Set(self.PRECACHE.routes);
-const playingClients = new Set(); // ids of pages that told us a rest is playing
 
 // The cache key carries the revision, so an unchanged file is copied between versions
 // instead of downloaded again (as Workbox's __WB_REVISION__ does).
@@ -141,20 +140,30 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
+// Each page is asked when it matters, not remembered: the browser stops an idle worker
+// (Chromium after 30 s) and a restarted one would have forgotten what pages told it.
+// A page that does not answer in time is not playing (a page playing audio is awake).
+function isPlaying(client) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(false), 1000);
+    channel.port1.onmessage = (event) => {
+      clearTimeout(timer);
+      resolve(event.data?.playing === true);
+    };
+    client.postMessage({ type: 'IS_REST_PLAYING' }, [channel.port2]);
+  });
+}
+
 async function anyRestPlaying() {
-  for (const id of [...playingClients]) {
-    if (!(await self.clients.get(id))) playingClients.delete(id); // page closed
-  }
-  return playingClients.size > 0;
+  const pages = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  return (await Promise.all(pages.map(isPlaying))).some(Boolean);
 }
 
 self.addEventListener('message', (event) => {
   const { data, source } = event;
   if (!data || !source) return;
-  if (data.type === 'REST') {
-    if (data.playing) playingClients.add(source.id);
-    else playingClients.delete(source.id);
-  } else if (data.type === 'SKIP_WAITING') {
+  if (data.type === 'SKIP_WAITING') {
     // Guard in the worker too: never swap versions under a playing rest, whoever asks.
     event.waitUntil((async () => {
       if (await anyRestPlaying()) source.postMessage({ type: 'UPDATE_DEFERRED' });

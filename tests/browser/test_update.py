@@ -80,3 +80,44 @@ class TestUpdateDuringRest:
         assert page.evaluate(
             "import('/js/offline.js').then(async (m) => (await m.listSaved()).length)"
         ) >= 1
+
+    def test_a_restarted_worker_still_waits_when_another_page_asks(
+        self, page: Page, context: BrowserContext, fresh_server: LiveServer
+    ):
+        # The browser stops idle workers (Chromium after 30 s): what pages told the old
+        # one is gone, so the worker must find out from the pages themselves.
+        page.goto(fresh_server.url + "/")
+        activate_worker(page)
+        old_version = shown_version(page)
+        page.evaluate(START_REST, QUICK_SESSION)
+        audio_advances(page)
+
+        fresh_server.stop()
+        fresh_server.start({"APP_BUILD": "next"})
+        page.evaluate("import('/js/sw-client.js').then((m) => m.checkForUpdate())")
+        wait_until(
+            page,
+            """() => navigator.serviceWorker.getRegistration()
+                 .then((reg) => reg?.waiting?.state === 'installed')""",
+        )
+        cdp = context.new_cdp_session(page)
+        cdp.send("ServiceWorker.enable")
+        cdp.send("ServiceWorker.stopAllWorkers")
+
+        other = context.new_page()  # another tab, with no rest: its button is live
+        other.goto(fresh_server.url + "/settings")
+        deferred = other.evaluate(
+            """async () => {
+              const reg = await navigator.serviceWorker.getRegistration();
+              const answer = new Promise((resolve) => navigator.serviceWorker.addEventListener(
+                'message', (e) => e.data?.type === 'UPDATE_DEFERRED' && resolve(true)));
+              reg.waiting.postMessage({ type: 'SKIP_WAITING' });
+              const swapped = new Promise((resolve) => setTimeout(() => resolve(false), 10000));
+              return Promise.race([answer, swapped]);
+            }"""
+        )
+        assert deferred is True
+        audio_advances(page)
+        assert worker_version(page) == old_version
+        assert page.evaluate(
+            "navigator.serviceWorker.getRegistration().then((reg) => reg.waiting !== null)")

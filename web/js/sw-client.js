@@ -1,6 +1,6 @@
 // Registers the service worker and tells the page when an update is waiting.
 // A new worker never takes over by itself: applyUpdate() activates it, and only while no
-// rest is playing (the worker refuses too, whichever page asks).
+// rest is playing (the worker asks every page before it does, whichever page asks).
 //
 // Events on the object registerServiceWorker() returns:
 //   'update-ready'    a new version is installed and waiting (again after a rest ends);
@@ -19,11 +19,6 @@ let registering = null;
 let restPlaying = false;
 let reloadOnSwap = false;
 
-function workers() {
-  const reg = status.registration;
-  return reg ? [reg.installing, reg.waiting, reg.active].filter(Boolean) : [];
-}
-
 function announce() {
   // Only an update if a worker already controls this page; the first install is not one.
   if (!status.registration?.waiting || !navigator.serviceWorker.controller) return;
@@ -33,14 +28,15 @@ function announce() {
 
 function watch(worker) {
   if (!worker) return;
-  worker.postMessage({ type: 'REST', playing: restPlaying }); // arm the worker's own guard
   worker.addEventListener('statechange', () => {
     if (worker.state === 'installed') announce();
   });
 }
 
 function onMessage(event) {
-  if (event.data?.type === 'UPDATE_DEFERRED') {
+  if (event.data?.type === 'IS_REST_PLAYING') {
+    event.ports[0]?.postMessage({ playing: restPlaying }); // the worker asks before a swap
+  } else if (event.data?.type === 'UPDATE_DEFERRED') {
     reloadOnSwap = false;
     status.dispatchEvent(new Event('update-deferred'));
   }
@@ -89,7 +85,6 @@ export function checkForUpdate() {
 // The player calls this when a rest starts, pauses for good or ends.
 export function setRestPlaying(playing) {
   restPlaying = Boolean(playing);
-  for (const worker of workers()) worker.postMessage({ type: 'REST', playing: restPlaying });
   if (!restPlaying && status.registration?.waiting) announce(); // offer it again now
 }
 
