@@ -55,7 +55,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.should_migrate_on_start:
         upgrade_to_head(settings.resolved_database_url)
     engine = make_engine(settings)
-    sqlite_file = settings.is_sqlite and engine.url.database not in (None, "", ":memory:")
+    sqlite_file = (settings.is_sqlite and engine.url.database not in (None, "", ":memory:")
+                   and engine.url.query.get("mode") != "memory")
     checkpointer = None
     if sqlite_file:
         checkpointer = WalCheckpointer(str(engine.url.database),
@@ -80,10 +81,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.environment == "production" and settings.vapid_subject.endswith("@localhost"):
         log.warning("Set VAPID_SUBJECT to a contact address: some push services refuse "
                     "reminders from a server without one.")
-    sender = ReminderSender(engine, app.state.vapid_key, settings.vapid_subject,
-                            settings.reminder_check_s)
-    app.state.reminder_sender = sender
     app.state.session_slots = make_session_slots(settings)
+    sender = ReminderSender(engine, app.state.vapid_key, settings.vapid_subject,
+                            settings.reminder_check_s, app.state.session_slots)
+    app.state.reminder_sender = sender
     app.state.voice = voice
     app.state.media_store = store
     app.state.session_scripts = SessionScripts(

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.push_service import PushService, running_push_service
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -47,3 +48,10 @@ def shared_client(
     settings = make_settings(tmp_path_factory.mktemp("data"), speech_cache)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    """A Web Push service the test plays (tests/push_service.py)."""
+    with running_push_service() as service:
+        yield service

@@ -185,9 +185,9 @@ self.addEventListener('push', (event) => {
   }
   event.waitUntil(self.registration.showNotification(message.title || 'Time for a constructive rest', {
     body: message.body || '',
-    tag: message.tag || 'crg-reminder', // a newer reminder replaces an unread one
+    tag: message.tag || 'crg-reminder', // a newer reminder replaces an unread one...
+    renotify: true, // ...and still sounds, as a new one does
     icon: '/icons/icon-192.png',
-    badge: '/icons/maskable-192.png',
     data: { url: message.url || '/' },
   }));
 });

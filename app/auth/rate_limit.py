@@ -217,6 +217,11 @@ class LoginThrottle:
         slower = earlier - self.slowdown_after + 1
         return min(slower, 8) * self.slowdown_step_s if slower > 0 else 0.0
 
+    def unchecked(self, email: str, address: str) -> None:
+        """Take the attempt back: its password was never checked."""
+        self.counter.release(self.account_key(email))
+        self.counter.release(self.address_key(address))
+
     def succeeded(self, email: str, address: str) -> None:
         """Take the attempt back: a success is not a failure."""
         self.counter.reset(self.account_key(email))

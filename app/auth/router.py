@@ -84,8 +84,12 @@ async def login(body: SignInCredentials, request: Request, response: Response,
         # requests of everyone else keep their connections.
         await anyio.sleep(delay_s)
 
+    checked = False
+
     def sign_in(db: Session) -> UserPublic:
+        nonlocal checked
         user = service.authenticate(db, hashing, body.email, body.password)
+        checked = True
         if user is None:
             log.info("sign-in failed (%s)", throttle.account_key(body.email)[:13])
             raise BadCredentials("The email or the password is wrong.")
@@ -96,7 +100,12 @@ async def login(body: SignInCredentials, request: Request, response: Response,
         log.info("signed in: user %s", user.id)
         return _public(user)
 
-    return await in_session(request, sign_in)
+    try:
+        return await in_session(request, sign_in)
+    except BaseException:
+        if not checked:  # the database was away, or the client left: no guess was made
+            await run_in_threadpool(throttle.unchecked, body.email, address)
+        raise
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

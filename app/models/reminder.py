@@ -29,8 +29,6 @@ class Reminder(SQLModel, table=True):
     time_zone: str = Field(max_length=64)
     next_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
                                                index=True))
-    last_sent_at: datetime | None = Field(default=None,
-                                          sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

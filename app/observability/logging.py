@@ -147,4 +147,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs each request's URL at INFO; a reminder's URL is the phone's secret
+    # push address.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     return handler

@@ -21,8 +21,9 @@ async def get_vapid_key(request: Request) -> VapidKey:
     return key
 
 
-async def spend_reminder_budget(request: Request) -> None:
-    """Saves per client address and hour are bounded: each row is a push we will send."""
+def spend_reminder_budget(request: Request) -> None:
+    """Saves per client address and hour are bounded: each row is a push we will send.
+    A plain `def`: with Redis the count is network I/O, kept off the event loop."""
     budget: AddressBudget = request.app.state.reminder_budget
     try:
         budget.spend(client_address(request))

@@ -1,22 +1,30 @@
 """A device's reminder as it sends it (with its push subscription) and as it gets it back."""
 
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.reminders.webpush import b64url_decode
 from app.sync.schemas import UtcDatetime
+from app.sync.validation import is_time_zone
 
 BASE64URL = r"^[A-Za-z0-9_-]+={0,2}$"
+# A URL of printable ASCII: push services make plain ones, and anything else (spaces,
+# control characters) could only be sent by someone probing the server.
+Endpoint = Annotated[str, Field(min_length=10, max_length=2048,
+                                pattern=r"^https?://[\x21-\x7e]+$")]
 
 
 def _p256_point(value: str) -> str:
+    point = b64url_decode(value)
     try:
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(value))
+        # Uncompressed (65 bytes, 0x04 first): the form RFC 8291 encrypts to.
+        if len(point) != 65 or point[0] != 4:
+            raise ValueError
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except ValueError:
-        raise ValueError("p256dh is not a P-256 public key") from None
+        raise ValueError("p256dh is not an uncompressed P-256 public key") from None
     return value
 
 
@@ -27,10 +35,8 @@ def _auth_secret(value: str) -> str:
 
 
 def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("not an IANA time zone (such as Europe/Paris)") from None
+    if not is_time_zone(value):
+        raise ValueError("not an IANA time zone (such as Europe/Paris)")
     return value
 
 
@@ -54,7 +60,7 @@ class PushSubscriptionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    endpoint: str = Field(min_length=10, max_length=2048)
+    endpoint: Endpoint
     expirationTime: int | None = None  # noqa: N815  (the browser's own name)
     keys: PushKeys
 
@@ -88,7 +94,7 @@ class ReminderPublic(BaseModel):
 class ReminderRemoval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    endpoint: str = Field(min_length=10, max_length=2048)
+    endpoint: Endpoint
 
 
 class PushKey(BaseModel):

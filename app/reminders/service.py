@@ -4,27 +4,28 @@ The request is the transaction: these functions never commit.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.auth.sessions import as_utc
-from app.errors import AppError, NotFound
+from app.errors import NotFound
 from app.models import Reminder
+from app.reminders.errors import PushServiceNotAllowed
 from app.reminders.schedule import iso_weekdays, next_reminder_at, weekdays_mask
 from app.reminders.schemas import ReminderIn, ReminderPublic
+
+log = logging.getLogger(__name__)
 
 # A reminder more than this late (the server was down at the time) is skipped, not sent:
 # "time to rest" at breakfast for last night's rest helps nobody.
 LATE_LIMIT = timedelta(hours=1)
-
-
-class PushServiceNotAllowed(AppError):
-    code = "PUSH_SERVICE_NOT_ALLOWED"
-    status_code = 422
 
 
 def endpoint_hash(endpoint: str) -> str:
@@ -34,12 +35,16 @@ def endpoint_hash(endpoint: str) -> str:
 def is_allowed_endpoint(endpoint: str, services: list[str]) -> bool:
     """Whether `endpoint` is on one of the push services (origins; "*." for subdomains)."""
     target = urlsplit(endpoint)
+    try:
+        port = target.port
+    except ValueError:  # "host:not-a-port"
+        return False
     if target.username or target.password or not target.hostname:
         return False
     for service in services:
         allowed = urlsplit(service)
         host = allowed.hostname or ""
-        if target.scheme != allowed.scheme or target.port != allowed.port:
+        if target.scheme != allowed.scheme or port != allowed.port:
             continue
         if target.hostname == host or (host.startswith("*.")
                                        and target.hostname.endswith(host[1:])):
@@ -54,6 +59,11 @@ def public(reminder: Reminder) -> ReminderPublic:
         next_at=as_utc(reminder.next_at))
 
 
+def _by_endpoint(db: Session, key: str) -> Reminder | None:
+    return db.exec(select(Reminder).where(col(Reminder.endpoint_hash) == key)
+                   .with_for_update()).one_or_none()
+
+
 def save_reminder(db: Session, body: ReminderIn, push_services: list[str],
                   now: datetime) -> ReminderPublic:
     """Create or replace the reminder of this subscription."""
@@ -63,20 +73,27 @@ def save_reminder(db: Session, body: ReminderIn, push_services: list[str],
             "This subscription's endpoint is not on a push service this server sends to.")
     hours, minutes = (int(part) for part in body.time.split(":"))
     minute_of_day, weekdays = hours * 60 + minutes, weekdays_mask(body.weekdays)
+    values: dict[str, Any] = {
+        "p256dh": body.subscription.keys.p256dh, "auth": body.subscription.keys.auth,
+        "minute_of_day": minute_of_day, "weekdays": weekdays, "time_zone": body.time_zone,
+        "next_at": next_reminder_at(now, minute_of_day, weekdays, body.time_zone),
+        "updated_at": now,
+    }
     key = endpoint_hash(endpoint)
-    reminder = db.exec(select(Reminder).where(col(Reminder.endpoint_hash) == key)
-                       .with_for_update()).one_or_none()
+    reminder = _by_endpoint(db, key)
     if reminder is None:
-        reminder = Reminder(endpoint_hash=key, endpoint=endpoint, created_at=now,
-                            p256dh="", auth="", minute_of_day=0, weekdays=0, time_zone="",
-                            next_at=now)
-        db.add(reminder)
-    reminder.p256dh = body.subscription.keys.p256dh
-    reminder.auth = body.subscription.keys.auth
-    reminder.minute_of_day, reminder.weekdays = minute_of_day, weekdays
-    reminder.time_zone = body.time_zone
-    reminder.next_at = next_reminder_at(now, minute_of_day, weekdays, body.time_zone)
-    reminder.updated_at = now
+        try:
+            with db.begin_nested():
+                reminder = Reminder(endpoint_hash=key, endpoint=endpoint, created_at=now,
+                                    **values)
+                db.add(reminder)
+                db.flush()
+            return public(reminder)
+        except IntegrityError:  # the same device saved twice at once: the other one won
+            reminder = _by_endpoint(db, key)
+            assert reminder is not None
+    for name, value in values.items():
+        setattr(reminder, name, value)
     db.flush()
     return public(reminder)
 
@@ -101,22 +118,30 @@ def claim_due(db: Session, now: datetime, limit: int) -> list[DueReminder]:
     """Due reminders, each moved on to its next time: claimed by this transaction only.
 
     The move is conditional on the time read, so when instances look at once, each due
-    reminder goes to exactly one of them (on PostgreSQL the second waits for the first's
-    row lock, then finds the time changed; SQLite has one writer at a time).
+    reminder goes to exactly one of them. On PostgreSQL the rows are also locked as they
+    are read, skipping those another instance holds, in one order (most are due at the
+    same minute), so two looks never wait on each other in a circle; SQLite has one
+    writer at a time.
     """
     rows = db.exec(select(Reminder).where(col(Reminder.next_at) <= now)
-                   .order_by(col(Reminder.next_at)).limit(limit)).all()
+                   .order_by(col(Reminder.next_at), col(Reminder.id)).limit(limit)
+                   .with_for_update(skip_locked=True)).all()
     claimed = []
     for row in rows:
+        assert row.id is not None
         late = as_utc(row.next_at) < now - LATE_LIMIT
+        try:
+            next_at = next_reminder_at(now, row.minute_of_day, row.weekdays, row.time_zone)
+        except (ValueError, LookupError, OSError):
+            # Say, a zone a newer tz database dropped: tried again tomorrow, and never
+            # allowed to hold up every other reminder behind it.
+            log.warning("reminders: reminder %s has no next time; retried tomorrow", row.id)
+            next_at = now + timedelta(days=1)
         moved = db.execute(
             update(Reminder)
             .where(col(Reminder.id) == row.id, col(Reminder.next_at) == row.next_at)
-            .values(next_at=next_reminder_at(now, row.minute_of_day, row.weekdays,
-                                             row.time_zone),
-                    last_sent_at=now))
+            .values(next_at=next_at))
         if moved.rowcount:  # type: ignore[attr-defined]
-            assert row.id is not None
             claimed.append(DueReminder(row.id, row.endpoint, row.p256dh, row.auth, late))
     return claimed
 

@@ -10,8 +10,10 @@ with the same key), or generated on first run into the data directory.
 """
 
 import base64
+import contextlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 RECORD_SIZE = 4096  # one record: a reminder is far smaller
 KEY_FILE = "vapid_private_key.pem"
@@ -42,15 +44,8 @@ def public_bytes(key: ec.EllipticCurvePublicKey) -> bytes:
                             serialization.PublicFormat.UncompressedPoint)
 
 
-def _hmac_sha256(key: bytes, data: bytes) -> bytes:
-    mac = HMAC(key, hashes.SHA256())
-    mac.update(data)
-    return mac.finalize()
-
-
 def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
-    """HKDF-SHA-256 with a single expansion block (every output here is <= 32 bytes)."""
-    return _hmac_sha256(_hmac_sha256(salt, ikm), info + b"\x01")[:length]
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
 def encrypt(payload: bytes, subscription_key: bytes, auth_secret: bytes,
@@ -120,17 +115,16 @@ def load_vapid_key(configured: str | None, data_dir: Path) -> VapidKey:
         pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption())
-        # Written whole or not at all, readable by this user only; a racing instance on
-        # the same data directory keeps whichever key landed first.
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_bytes(pem)
-        temporary.chmod(0o600)
+        # Written whole or not at all, readable by this user only (mkstemp makes it so);
+        # instances racing on one data directory all keep the key that landed first.
+        handle, temporary = tempfile.mkstemp(dir=data_dir, prefix=".vapid-", suffix=".tmp")
         try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
+            with os.fdopen(handle, "wb") as file:
+                file.write(pem)
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
         finally:
-            temporary.unlink()
+            os.unlink(temporary)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     assert isinstance(loaded, ec.EllipticCurvePrivateKey)
     return VapidKey(loaded)

@@ -31,8 +31,9 @@ BUSY_TIMEOUT_MS = 2000
 
 class SqlitePolls:
     def __init__(self, engine: Engine) -> None:
-        self._database = str(engine.url.database)
-        self._uri = engine.url.query.get("uri") == "true"
+        # The file (or URI) and options SQLAlchemy itself gives sqlite3 for this URL.
+        args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
+        self._database: str = args[0]
         compiled = service.PULL_PAGE.compile(dialect=engine.dialect)
         self._sql = compiled.string
         bind_processors: Mapping[str, Any] = compiled._bind_processors
@@ -99,8 +100,8 @@ class SqlitePolls:
     def _connect(self) -> sqlite3.Connection:
         # Autocommit (isolation_level None): each SELECT is its own read transaction, and
         # no idle connection holds a snapshot that would stop the log's checkpoint.
-        connection = sqlite3.connect(self._database, uri=self._uri, isolation_level=None,
-                                     check_same_thread=False)
+        connection = sqlite3.connect(self._database, **{
+            **self._connect_kwargs, "isolation_level": None, "check_same_thread": False})
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA query_only=ON")
         return connection

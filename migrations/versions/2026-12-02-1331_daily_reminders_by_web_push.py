@@ -28,7 +28,6 @@ def upgrade() -> None:
     sa.Column("weekdays", sa.Integer(), nullable=False),
     sa.Column("time_zone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint("id"),

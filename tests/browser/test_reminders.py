@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from app.reminders.sender import REMINDER
-from tests.push_service import Browser, PushService, new_browser, running_push_service
+from tests.push_service import Browser, PushService, new_browser
 from tests.server_process import LiveServer, free_port
 
 # A stand-in for the browser's own push registration, at the edge: it returns the test's
@@ -40,12 +40,6 @@ FAKE_PUSH_MANAGER = """
   PushManager.prototype.getSubscription = async function () { return current; };
 })();
 """
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    with running_push_service() as service:
-        yield service
 
 
 @pytest.fixture

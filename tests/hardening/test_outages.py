@@ -16,6 +16,7 @@ import pytest
 
 from tests.hardening.conftest import PgDatabase
 from tests.hardening.outages import (
+    CSRF,
     AppProcess,
     TcpProxy,
     assert_envelope,
@@ -69,6 +70,32 @@ class TestDatabaseBrieflyUnavailable:
             proxy.stalled = False
             proxy.restore()
         assert response.status_code == 503
+
+    def test_sign_ins_while_the_database_is_gone_do_not_count_as_failures(
+        self, pg_database: PgDatabase, proxy: TcpProxy
+    ) -> None:
+        # Three failures lock an account; twelve tries that never reached the database
+        # must not, or the owner is locked out by an outage.
+        server = AppProcess({"DATABASE_URL": pg_database.url(proxy.port),
+                             "MIGRATE_ON_START": "false", "LOGIN_MAX_FAILURES_ACCOUNT": "3"})
+        server.start()
+        try:
+            email = f"outage-{new_client_id()}@example.org"
+            signed_up = httpx.post(f"{server.url}/api/auth/register", headers=CSRF,
+                                   json={"email": email, "password": "correct horse battery"})
+            assert signed_up.status_code == 201
+            proxy.cut()
+            for _ in range(12):
+                tried = httpx.post(f"{server.url}/api/auth/login", headers=CSRF,
+                                   json={"email": email, "password": "correct horse battery"})
+                assert tried.status_code == 503
+            proxy.restore()
+            wait_healthy(server.url)
+            signed_in = httpx.post(f"{server.url}/api/auth/login", headers=CSRF,
+                                   json={"email": email, "password": "correct horse battery"})
+            assert signed_in.status_code == 200, signed_in.text
+        finally:
+            server.stop()
 
     def test_a_poll_while_the_database_is_gone_gets_a_clean_503(
         self, app_behind_proxy: AppProcess, proxy: TcpProxy

@@ -9,14 +9,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.push_service import Browser, PushService, new_browser, running_push_service
+from tests.push_service import Browser, PushService, new_browser
 from tests.sync.conftest import database_url, postgres_url  # noqa: F401  (fixtures)
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    with running_push_service() as service:
-        yield service
 
 
 @pytest.fixture

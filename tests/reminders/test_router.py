@@ -14,7 +14,7 @@ from app.main import create_app
 from app.models import Reminder
 from app.reminders.webpush import b64url_decode
 from tests.auth.helpers import CSRF
-from tests.push_service import Browser
+from tests.push_service import Browser, PushService
 
 
 def reminder(browser: Browser, **overrides: object) -> dict[str, object]:
@@ -71,6 +71,7 @@ class TestSaveReminder:
         ({"weekdays": [1, 1]}, "weekdays"),
         ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
         ({"time_zone": "../../etc/passwd"}, "time_zone"),
+        ({"time_zone": "America"}, "time_zone"),  # a folder of the tz database, not a zone
         ({"repeat": "hourly"}, "repeat"),
     ])
     def test_a_bad_schedule_is_refused_and_nothing_stored(
@@ -83,11 +84,24 @@ class TestSaveReminder:
         assert answer.json()["error"] == "VALIDATION_ERROR" and where in answer.text
         assert stored(reminders_client) == []
 
+    @pytest.mark.parametrize("path", ["/push/with space", "/push/tab\t", "/push/nul\u0000"])
+    def test_an_endpoint_with_characters_no_push_service_uses_is_refused(
+        self, reminders_client: TestClient, push_service: PushService,
+        subscribe: Callable[..., Browser], path: str
+    ) -> None:
+        body = reminder(subscribe())
+        body["subscription"]["endpoint"] = push_service.origin + path  # type: ignore[index]
+        answer = reminders_client.put("/api/reminders", headers=CSRF, json=body)
+        assert answer.status_code == 422 and stored(reminders_client) == []
+
     @pytest.mark.parametrize("keys", [
         {"p256dh": "bm90IGEga2V5", "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
         {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcx"
                    "aOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "c2hvcnQ"},
         {"p256dh": "not base64!", "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+        # The compressed form of a valid key: RFC 8291 encrypts to the uncompressed one.
+        {"p256dh": "AiVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcx",
+         "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
     ])
     def test_keys_that_cannot_encrypt_are_refused(
         self, reminders_client: TestClient, subscribe: Callable[..., Browser],
@@ -102,13 +116,16 @@ class TestSaveReminder:
         "https://attacker.example/push/1",
         "http://169.254.169.254/latest/meta-data",
         "https://fcm.googleapis.com.attacker.example/x",
-        "http://user:pw@127.0.0.1/x",
+        "http://user:pw@{host}/push/x",
+        "http://{host}.attacker.example/push/x",
     ])
     def test_an_endpoint_off_the_push_services_is_refused(
-        self, reminders_client: TestClient, subscribe: Callable[..., Browser], endpoint: str
+        self, reminders_client: TestClient, subscribe: Callable[..., Browser],
+        push_service: PushService, endpoint: str
     ) -> None:
         body = reminder(subscribe())
-        body["subscription"]["endpoint"] = endpoint  # type: ignore[index]
+        host = push_service.origin.removeprefix("http://")
+        body["subscription"]["endpoint"] = endpoint.format(host=host)  # type: ignore[index]
         answer = reminders_client.put("/api/reminders", headers=CSRF, json=body)
         assert answer.status_code == 422
         assert answer.json()["error"] == "PUSH_SERVICE_NOT_ALLOWED"

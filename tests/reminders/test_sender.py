@@ -1,10 +1,12 @@
 """Due reminders go out once, encrypted to the device, signed by this server."""
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -93,6 +95,31 @@ class TestSendDue:
         assert push_service.deliveries == []
         (row,) = reminders(reminders_client)
         assert iso_utc(row.next_at) == iso_utc(due + timedelta(days=1))
+
+    def test_a_reminder_that_has_no_next_time_holds_up_no_other(
+        self, reminders_client: TestClient, subscribe: Callable[..., Browser],
+        push_service: PushService
+    ) -> None:
+        broken, fine = subscribe(), subscribe()
+        due = max(set_reminder(reminders_client, broken), set_reminder(reminders_client, fine))
+        with Session(reminders_client.app.state.engine) as db:  # type: ignore[attr-defined]
+            row = db.exec(select(Reminder).where(Reminder.endpoint == broken.endpoint)).one()
+            row.time_zone = "Atlantis/Capital"  # say, a zone a newer tz database dropped
+            db.add(row)
+            db.commit()
+        assert send_due(reminders_client, due) == ["sent", "sent"]
+        assert send_due(reminders_client, due + timedelta(minutes=1)) == []
+
+    def test_the_secret_push_address_stays_out_of_the_logs(
+        self, reminders_client: TestClient, subscribe: Callable[..., Browser],
+        caplog: pytest.LogCaptureFixture
+    ) -> None:
+        browser = subscribe("/down/")
+        due = set_reminder(reminders_client, browser)
+        with caplog.at_level(logging.DEBUG, logger="app"):
+            assert send_due(reminders_client, due) == ["failed"]
+        secret = browser.endpoint.rsplit("/", 1)[1]
+        assert "answered 500" in caplog.text and secret not in caplog.text
 
     def test_the_outcomes_are_counted(
         self, reminders_client: TestClient, subscribe: Callable[..., Browser]

@@ -92,9 +92,15 @@ export async function clearReminder() {
   await setSetting(KEY, null);
 }
 
-// After travel the reminder keeps its local time: saved again in the new time zone.
-export async function keepReminderInZone() {
+// At start: after travel the reminder keeps its local time (saved again in the new time
+// zone), and a subscription the browser renewed or dropped is sent again. Never asks for
+// permission here: that needs the person's tap.
+export async function keepReminderCurrent() {
   const saved = await savedReminder();
-  if (!saved || saved.time_zone === timeZone() || !navigator.onLine || reminderSupport() !== 'ok') return;
+  if (!saved || !navigator.onLine || reminderSupport() !== 'ok') return;
+  if (Notification.permission !== 'granted') return;
+  const registration = await navigator.serviceWorker.ready;
+  const current = await registration.pushManager.getSubscription();
+  if (saved.time_zone === timeZone() && current?.endpoint === saved.endpoint) return;
   await setReminder({ time: saved.time, weekdays: saved.weekdays });
 }

@@ -61,9 +61,21 @@ export async function mountReminders(slot) {
     errorLine.hidden = !message;
   };
 
+  // What is saved, shown again after a change that could not be saved.
+  const showSaved = (saved) => {
+    toggle.checked = Boolean(saved);
+    options.hidden = !saved;
+    status.textContent = saved ? nextText(saved) : '';
+    if (!saved) return;
+    slot.querySelector('#reminder-time').value = saved.time;
+    for (const box of slot.querySelectorAll('input[name="reminder-day"]')) {
+      box.checked = saved.weekdays.includes(Number(box.value));
+    }
+  };
+
   // One change at a time, in order: a quick on-off-on must end as the last one says.
   const apply = () => {
-    busy = busy.then(async () => {
+    busy = busy.catch(() => {}).then(async () => {
       showError('');
       const on = toggle.checked;
       options.hidden = !on;
@@ -81,12 +93,8 @@ export async function mountReminders(slot) {
         status.textContent = 'Saving…';
         status.textContent = nextText(await setReminder({ time, weekdays }));
       } catch (error) {
-        status.textContent = '';
         showError(problemText(error));
-        const saved = await savedReminder();
-        toggle.checked = Boolean(saved);
-        options.hidden = !saved;
-        if (saved) status.textContent = nextText(saved);
+        showSaved(await savedReminder().catch(() => null));
       }
     });
     return busy;
