@@ -40,7 +40,7 @@ def statements_sent(engine: Engine, polls: object = None) -> Iterator[list[str]]
             statements.append(" ".join(str(query).split()).lower())
             return await async_execute(connection, query, *args, **kwargs)
 
-        psycopg.AsyncConnection.execute = seen_async  # type: ignore[method-assign]
+        psycopg.AsyncConnection.execute = seen_async  # type: ignore[method-assign, assignment]
         try:
             yield statements
         finally:

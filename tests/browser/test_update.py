@@ -28,26 +28,32 @@ def audio_advances(page: Page) -> None:
     assert page.evaluate("!document.querySelector('audio').paused")
 
 
+def rest_playing_as_an_update_arrives(page: Page, server: LiveServer) -> str:
+    """A rest playing in the app's own player, then a new version deployed and waiting;
+    the version the page runs."""
+    page.goto(server.url + "/")
+    activate_worker(page)
+    old_version = shown_version(page)
+    # The app's own player plays a saved session, as after a tap on "Start rest".
+    page.evaluate(START_REST, QUICK_SESSION)
+    audio_advances(page)
+    # Deploy: the server restarts with another build, which changes the shell.
+    server.stop()
+    server.start({"APP_BUILD": "next"})
+    page.evaluate("import('/js/sw-client.js').then((m) => m.checkForUpdate())")
+    wait_until(
+        page,
+        """() => navigator.serviceWorker.getRegistration()
+             .then((reg) => reg?.waiting?.state === 'installed')""",
+    )
+    return old_version
+
+
 class TestUpdateDuringRest:
     def test_update_waits_for_the_rest_then_one_reload_brings_it(
         self, page: Page, context: BrowserContext, fresh_server: LiveServer
     ):
-        page.goto(fresh_server.url + "/")
-        activate_worker(page)
-        old_version = shown_version(page)
-        # The app's own player plays a saved session, as after a tap on "Start rest".
-        page.evaluate(START_REST, QUICK_SESSION)
-        audio_advances(page)
-
-        # Deploy: the server restarts with another build, which changes the shell.
-        fresh_server.stop()
-        fresh_server.start({"APP_BUILD": "next"})
-        page.evaluate("import('/js/sw-client.js').then((m) => m.checkForUpdate())")
-        wait_until(
-            page,
-            """() => navigator.serviceWorker.getRegistration()
-                 .then((reg) => reg?.waiting?.state === 'installed')""",
-        )
+        old_version = rest_playing_as_an_update_arrives(page, fresh_server)
         expect(page.get_by_role("button", name="Update ready")).to_be_visible()
 
         # Asking now changes nothing: neither the page nor the worker switch mid-rest.
@@ -86,20 +92,7 @@ class TestUpdateDuringRest:
     ):
         # The browser stops idle workers (Chromium after 30 s): what pages told the old
         # one is gone, so the worker must find out from the pages themselves.
-        page.goto(fresh_server.url + "/")
-        activate_worker(page)
-        old_version = shown_version(page)
-        page.evaluate(START_REST, QUICK_SESSION)
-        audio_advances(page)
-
-        fresh_server.stop()
-        fresh_server.start({"APP_BUILD": "next"})
-        page.evaluate("import('/js/sw-client.js').then((m) => m.checkForUpdate())")
-        wait_until(
-            page,
-            """() => navigator.serviceWorker.getRegistration()
-                 .then((reg) => reg?.waiting?.state === 'installed')""",
-        )
+        old_version = rest_playing_as_an_update_arrives(page, fresh_server)
         cdp = context.new_cdp_session(page)
         cdp.send("ServiceWorker.enable")
         cdp.send("ServiceWorker.stopAllWorkers")

@@ -77,17 +77,6 @@ def test_a_connection_that_died_while_idle_is_replaced_unseen(
     assert idle.closed and len(_opened(polls)) == 1
 
 
-def test_a_page_that_turns_into_a_snapshot_is_read_whole(pg_client: TestClient) -> None:
-    # A cookie newer than the account (say, from an account erased and made again) resets
-    # the device: a snapshot, even with a small page asked for.
-    account, phone, _cookie = _polled_device(pg_client, rests=3)
-    answer = account.get("/api/sync/pull", params={"since": 2**53, "limit": 1,
-                                                   "client_id": phone})
-    assert answer.status_code == 200
-    assert answer.json()["reset"] is True and answer.json()["has_more"] is False
-    assert len(answer.json()["changes"]) == 3
-
-
 def test_a_snapshot_from_scratch_stays_on_a_worker_thread(pg_client: TestClient) -> None:
     account = sign_up(pg_client)
     polls: PostgresPolls = pg_client.app.state.polls  # type: ignore[attr-defined]

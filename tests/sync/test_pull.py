@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from tests.auth.helpers import sign_up
 from tests.sql import statements_sent
-from tests.sync.factories import delete, make_rest, new_client_id, put
+from tests.sync.factories import delete, device_with_history, make_rest, new_client_id, put
 
 
 class TestPull:
@@ -23,6 +23,19 @@ class TestPull:
         assert answer.status_code == 200
         assert answer.json()["changes"] == [] and answer.json()["last_applied_seq"] == 1
         assert len(statements) == 1, statements
+
+    def test_a_page_that_turns_into_a_snapshot_is_read_whole(
+        self, any_db_client: TestClient
+    ) -> None:
+        # A cookie newer than the account (say, from an account erased and made again)
+        # resets the device: a snapshot, even with a small page asked for. The poll
+        # readers read pages only: they hand this one to the pool.
+        account, phone, _cookie = device_with_history(any_db_client, rests=3)
+        answer = account.get("/api/sync/pull", params={"since": 2**53, "limit": 1,
+                                                       "client_id": phone})
+        assert answer.status_code == 200
+        assert answer.json()["reset"] is True and answer.json()["has_more"] is False
+        assert len(answer.json()["changes"]) == 3
 
     def test_first_pull_brings_everything_and_a_cookie(self, any_db_client: TestClient) -> None:
         account = sign_up(any_db_client)

@@ -46,17 +46,6 @@ def test_a_snapshot_from_scratch_is_read_through_the_pool(sync_client: TestClien
     assert len(pooled) == 1
 
 
-def test_a_page_that_turns_into_a_snapshot_is_read_whole(sync_client: TestClient) -> None:
-    # A cookie newer than the account resets the device: a snapshot, even with a small
-    # page asked for.
-    account, phone, _cookie = device_with_history(sync_client, rests=3)
-    answer = account.get("/api/sync/pull", params={"since": 2**53, "limit": 1,
-                                                   "client_id": phone})
-    assert answer.status_code == 200
-    assert answer.json()["reset"] is True and answer.json()["has_more"] is False
-    assert len(answer.json()["changes"]) == 3
-
-
 @pytest.mark.parametrize("limit", [1, 2, 3, 50])
 def test_pages_are_the_ones_the_pool_reads(sync_client: TestClient, limit: int) -> None:
     # Every kind of value a rest holds (booleans, nulls, text, times) and tombstones come
