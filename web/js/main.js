@@ -3,7 +3,6 @@ import { getSetting, setSetting } from './store.js';
 import { applyUpdate, registerServiceWorker } from './sw-client.js';
 import { findSaved, getRoutines } from './api.js';
 import { activeRest } from './player.js';
-import { keepReminderCurrent } from './reminders.js';
 import { startAutoSync } from './sync.js';
 import { applyStoredTheme } from './ui/theme.js';
 import { defaultChoice } from './ui/choice.js';
@@ -105,4 +104,6 @@ show();
 // to a rest (recordChange schedules it), and every few minutes while open.
 startAutoSync();
 saveDefaultOnce().catch((error) => console.warn('Could not save the default session', error));
-keepReminderCurrent().catch((error) => console.warn('Could not bring the reminder up to date', error));
+// Loaded after the first screen, off the path to an interactive Home.
+import('./reminders.js').then((reminders) => reminders.keepReminderCurrent())
+  .catch((error) => console.warn('Could not bring the reminder up to date', error));

@@ -4,7 +4,6 @@ import { getSetting, setSetting } from '../store.js';
 import { mountAccount } from './account.js';
 import { esc } from './dom.js';
 import { mountInstall } from './install.js';
-import { mountReminders } from './reminders.js';
 import { currentTheme, setTheme } from './theme.js';
 
 export const title = 'Settings';
@@ -56,6 +55,8 @@ export async function render(root, ctx) {
   });
 
   const stopInstall = mountInstall(root.querySelector('#install-slot'));
+  // Its module loads with Settings, not with every start of the app.
+  const { mountReminders } = await import('./reminders.js');
   await mountReminders(root.querySelector('#reminders-slot'));
   const stopAccount = await mountAccount(root.querySelector('#account-slot'), ctx);
   return () => { stopInstall(); stopAccount(); };
