@@ -124,8 +124,12 @@ class TestReminders:
         page.wait_for_function("() => !document.querySelector('#reminder-status')"
                                ".textContent.includes('Saving')")
         assert stored(reminder_server)[0][1:3] == (7 * 60 + 15, 0b0011111)
-        page.locator("#reminders").scroll_into_view_if_needed()
+        page.locator("#reminders-slot").evaluate("section => section.scrollIntoView()")
         page.screenshot(path=artifacts_dir / "settings-reminders-dark.png")
+        page.get_by_label("Light").check()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        page.locator("#reminders-slot").evaluate("section => section.scrollIntoView()")
+        page.screenshot(path=artifacts_dir / "settings-reminders-light.png")
 
         # Due now: the server sends it, encrypted to the phone, within its next look.
         make_due(reminder_server)
