@@ -38,7 +38,8 @@ class SqlitePolls:
         self._sql = compiled.string
         bind_processors: Mapping[str, Any] = compiled._bind_processors
         # Positional (`?`) parameters, each with the conversion SQLAlchemy would apply;
-        # the statement's own literals (`param_1`, ...) are fixed.
+        # the statement's own literals (`param_1`, ...) are fixed, merged in per poll
+        # (construct_params would make them again each time, at several times the cost).
         self._params: list[tuple[str, Callable[[Any], Any] | None]] = [
             (name, bind_processors.get(name)) for name in compiled.positiontup or ()]
         self._literals = {name: bind.value for name, bind in compiled.binds.items()
@@ -46,6 +47,7 @@ class SqlitePolls:
         columns = compiled._result_columns
         # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads them so).
         self._row: Any = namedtuple("PullRow", [column.keyname for column in columns])  # type: ignore[misc]
+        # Never empty on SQLite: its booleans arrive as 0 and 1.
         self._result_processors = [
             (index, processor) for index, column in enumerate(columns)
             if (processor := column.type._cached_result_processor(engine.dialect, None))
@@ -81,8 +83,6 @@ class SqlitePolls:
             self._drop()  # the next poll opens a new one
             # As SQLAlchemy wraps it: the error handlers answer it as on every route.
             raise DBAPIError.instance(self._sql, params, error, sqlite3.Error) from error
-        if not self._result_processors:
-            return [self._row._make(raw) for raw in raw_rows]
         rows = []
         for raw in raw_rows:
             converted = list(raw)
