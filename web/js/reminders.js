@@ -1,6 +1,7 @@
 // Daily reminders: this device's push subscription, sent to the server with the local
 // time and weekdays asked for. The server only learns when to knock; the notification
 // itself is shown by the service worker (sw.js), whether or not the app is open.
+import { appleMobile, standalone } from './device.js';
 import { ApiError, requestJson } from './http.js';
 import { getSetting, setSetting } from './store.js';
 
@@ -9,15 +10,6 @@ export const DEFAULT_TIME = '21:00';
 export const EVERY_DAY = [1, 2, 3, 4, 5, 6, 7]; // ISO weekdays: 1 = Monday
 
 const timeZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
-
-function standalone() {
-  return matchMedia('(display-mode: standalone)').matches || navigator.standalone === true;
-}
-
-function appleMobile() {
-  const ua = navigator.userAgent;
-  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
-}
 
 // 'ok', or why this browser cannot show reminders: 'install' (iPhone and iPad: only
 // from the home screen), 'unsupported', 'blocked' (the person refused notifications).

@@ -1,17 +1,15 @@
 // Add to home screen: Chromium offers an install prompt through `beforeinstallprompt`,
 // which we keep and show as a quiet "Install app" button; iOS Safari has no prompt, so
 // people there get a short, dismissible hint instead.
+import { appleMobile, standalone } from '../device.js';
 import { getSetting, setSetting } from '../store.js';
 
 let deferredPrompt = null;
 const changes = new EventTarget();
 
-const standalone = () => matchMedia('(display-mode: standalone)').matches || navigator.standalone === true;
-
 function iosSafari() {
   const ua = navigator.userAgent;
-  const ios = /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
-  return ios && /Safari/.test(ua) && !/CriOS|FxiOS|EdgiOS|OPiOS/.test(ua);
+  return appleMobile() && /Safari/.test(ua) && !/CriOS|FxiOS|EdgiOS|OPiOS/.test(ua);
 }
 
 // Call once at start-up: the event fires early, usually before Settings is open.
