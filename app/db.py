@@ -17,12 +17,13 @@ from sqlmodel import Session, create_engine
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
+from app.direct_sql import DirectConnection
 
 WAL_FAR_LIMIT_PAGES = 16_384  # 64 MiB of 4 KiB pages
 WAL_KEPT_BYTES = 16 * 1024 * 1024
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed while a writer commits; busy_timeout waits
     # for a lock instead of failing at once under concurrent requests.
@@ -62,7 +63,7 @@ def make_engine(settings: Settings) -> Engine:
             # hold more).
             max_overflow=PROBE_CONNECTIONS,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", apply_sqlite_pragmas)
         return engine
     engine = create_engine(
         url,
@@ -159,7 +160,12 @@ async def in_session(request: Request, work: Callable[[Session], T]) -> T:
         return await run_in_threadpool(run)
 
 
-def core(db: Session | Connection) -> Connection:
+# What the hot paths' Core statements run on: a session, a connection, or a driver
+# connection of app.direct_sql.
+Database = Session | Connection | DirectConnection
+
+
+def core(db: Database) -> Connection | DirectConnection:
     """The connection under a session: Core statements sent through it skip the ORM's
     execution path, which costs as much as SQLite takes to answer a small query."""
     return db.connection() if isinstance(db, Session) else db

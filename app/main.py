@@ -34,6 +34,7 @@ from app.routines.router import UNCHANGING_ROUTES
 from app.routines.router import router as routines_router
 from app.routines.service import SessionScripts
 from app.security import add_security_headers
+from app.sqlite_writer import SqliteWriter
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull
 from app.sync.router import router as sync_router
@@ -69,8 +70,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Polls after a cookie are read on the event loop, on connections of their own (an
     # in-memory SQLite database is private to its connection: its polls use the pool).
     app.state.polls = None
+    app.state.sqlite_writer = None
     if sqlite_file:
         app.state.polls = SqlitePolls(engine)
+        app.state.sqlite_writer = SqliteWriter(engine)
     elif not settings.is_sqlite:
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
@@ -111,6 +114,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             checkpointer.stop()
         if app.state.polls is not None:
             await app.state.polls.close()
+        if app.state.sqlite_writer is not None:
+            await app.state.sqlite_writer.close()
         engine.dispose()
 
 

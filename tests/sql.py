@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, event
 
+from app.sqlite_writer import SqliteWriter
 from app.sync.sqlite_polls import SqlitePolls
 
 
@@ -26,14 +27,15 @@ def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
 
 
 @contextmanager
-def statements_sent(engine: Engine, polls: object = None) -> Iterator[list[str]]:
+def statements_sent(engine: Engine, *own: object) -> Iterator[list[str]]:
     """The SQL sent to the database while the block runs, one spacing, lower case: through
-    the engine, and through the connections that read polls (on PostgreSQL, any; on
-    SQLite, those of `polls`, the app's SqlitePolls)."""
+    the engine, and through the connections that read polls on PostgreSQL, and on SQLite
+    through those of `own`: the app's SqlitePolls and SqliteWriter (None where it has none)."""
     async_execute = psycopg.AsyncConnection.execute
+    traced = [of for of in own if isinstance(of, SqlitePolls | SqliteWriter)]
     with statements_sent_by_engine(engine) as statements:
-        if isinstance(polls, SqlitePolls):
-            polls.connection().set_trace_callback(
+        for of in traced:
+            of.connection().set_trace_callback(
                 lambda statement: statements.append(" ".join(statement.split()).lower()))
 
         async def seen_async(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
@@ -45,5 +47,5 @@ def statements_sent(engine: Engine, polls: object = None) -> Iterator[list[str]]
             yield statements
         finally:
             psycopg.AsyncConnection.execute = async_execute  # type: ignore[method-assign]
-            if isinstance(polls, SqlitePolls):
-                polls.connection().set_trace_callback(None)
+            for of in traced:
+                of.connection().set_trace_callback(None)

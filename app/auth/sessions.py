@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Response
-from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session, select
 
 from app.auth.errors import NotSignedIn
 from app.config import Settings
-from app.db import core
+from app.db import Database, core
 from app.models import AuthSession, User
 
 
@@ -74,7 +74,7 @@ def cookie_hash(token: str | None) -> str | None:
     return token_hash(token)
 
 
-def live_session(db: Session | Connection, token: str | None,
+def live_session(db: Database, token: str | None,
                  settings: Settings) -> LiveSession | None:
     """The session behind a cookie value, or None when there is none or it has expired."""
     hashed = cookie_hash(token)
@@ -98,7 +98,7 @@ def still_live(hashed: str, user_id: int, expires_at: datetime,
     return LiveSession(user_id, hashed, renewed if due else None)
 
 
-def renew(db: Session | Connection, session: LiveSession) -> None:
+def renew(db: Database, session: LiveSession) -> None:
     """Slide the expiry forward when it is due. A write that locks the session's row: a
     transaction that also locks the user's row renews last, so that, like erasing an
     account (the user, then its sessions), it takes the user's row first, and the two
@@ -108,7 +108,7 @@ def renew(db: Session | Connection, session: LiveSession) -> None:
                                   "renew_until": session.renew_until})
 
 
-def signed_in(db: Session | Connection, token: str, settings: Settings) -> LiveSession:
+def signed_in(db: Database, token: str, settings: Settings) -> LiveSession:
     """The caller's live session, not yet renewed (see renew); 401 when there is none."""
     session = live_session(db, token, settings)
     if session is None:

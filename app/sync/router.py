@@ -10,13 +10,15 @@ from sqlmodel import Session
 from app.auth.sessions import LiveSession, renew, signed_in
 from app.config import Settings
 from app.db import in_read, in_session
-from app.deps import SessionToken, SettingsDep
+from app.deps import SessionToken
+from app.direct_sql import DirectConnection
 from app.errors import AppError, error_responses
 from app.observability.metrics import record_sync_batch
 from app.sync import service
 from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushResponse
 
 if TYPE_CHECKING:
+    from app.sqlite_writer import SqliteWriter
     from app.sync.polls import PostgresPolls
     from app.sync.sqlite_polls import SqlitePolls
 
@@ -35,11 +37,17 @@ class TooManyMutations(AppError):
 # the hot paths of every device, where each hop that dependencies would add costs more
 # than the queries.
 @router.post("/push")
-async def push(body: PushRequest, request: Request, token: SessionToken,
-               settings: SettingsDep) -> PushResponse:
+async def push(body: PushRequest, request: Request, token: SessionToken) -> PushResponse:
     """Apply a batch of one device's numbered mutations, once each, in order."""
+    return await push_answer(request, token, body)
 
-    def apply(db: Session) -> PushResponse:
+
+async def push_answer(request: Request, token: str, body: PushRequest) -> PushResponse:
+    """The push's outcome, for a caller whose body is valid (the route above, and
+    DirectPush, which answers well-formed pushes without routing them)."""
+    settings: Settings = request.app.state.settings
+
+    def apply(db: Session | DirectConnection) -> PushResponse:
         session = signed_in(db, token, settings)  # 401 before any other refusal
         if len(body.mutations) > settings.sync_max_mutations:
             raise TooManyMutations(
@@ -51,7 +59,9 @@ async def push(body: PushRequest, request: Request, token: SessionToken,
         renew(db, session)  # after the push's lock on the user's row, never before
         return outcome
 
-    return record_sync_batch(await in_session(request, apply))
+    # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py).
+    writer: SqliteWriter | None = request.app.state.sqlite_writer
+    return record_sync_batch(await (writer.run(apply) if writer else in_session(request, apply)))
 
 
 @router.get("/pull", response_model=PullResponse)

@@ -36,7 +36,8 @@ from sqlmodel import Session
 from app.auth.errors import NotSignedIn
 from app.auth.sessions import LiveSession, cookie_hash, still_live
 from app.config import Settings
-from app.db import core
+from app.db import Database, core
+from app.direct_sql import DirectConnection
 from app.errors import NotFound
 from app.models import AuthSession, Rest, SyncClient, SyncRejection, User
 from app.sync.iso_text import iso_utc_text
@@ -55,7 +56,7 @@ _TAKE_WRITE_LOCK = (update(USER).where(USER.c.id == bindparam("user_id"))
 _COUNTER = select(USER.c.sync_version).where(USER.c.id == bindparam("user_id"))
 
 
-def lock_user(db: Session | Connection, user_id: int) -> None:
+def lock_user(db: Database, user_id: int) -> None:
     """Take the per-user write lock, before anything is read.
 
     PostgreSQL: SELECT ... FOR UPDATE on the user's row serialises writes of one user
@@ -67,7 +68,7 @@ def lock_user(db: Session | Connection, user_id: int) -> None:
     connection.execute(_LOCK_USER_ROW if postgres else _TAKE_WRITE_LOCK, {"user_id": user_id})
 
 
-def lock_user_counter(db: Session | Connection, user_id: int) -> int:
+def lock_user_counter(db: Database, user_id: int) -> int:
     """Take the per-user write lock and read the counter under it."""
     lock_user(db, user_id)
     counter = core(db).scalar(_COUNTER, {"user_id": user_id})
@@ -105,7 +106,7 @@ class _RowState:
 
 @dataclass
 class _Batch:
-    db: Connection
+    db: Connection | DirectConnection
     user_id: int
     client_id: str
     version: int
@@ -193,7 +194,7 @@ _RAISE_PURGED_MARK = (
 )
 
 
-def push(session: Session | Connection, user_id: int, client_id: str,
+def push(session: Database, user_id: int, client_id: str,
          mutations: list[Mutation], tombstone_keep_days: int) -> PushResponse:
     """Apply a device's batch in order: skip what was seen, stop at a gap."""
     db = core(session)
@@ -234,7 +235,7 @@ def push(session: Session | Connection, user_id: int, client_id: str,
     return PushResponse(last_applied_seq=last_seq, sync_version=batch.version, results=results)
 
 
-def _purge_tombstones(db: Connection, user_id: int, before: datetime) -> None:
+def _purge_tombstones(db: Connection | DirectConnection, user_id: int, before: datetime) -> None:
     """Drop tombstones older than the keep period; devices behind them must reset."""
     purged = db.execute(_PURGE_OLD_TOMBSTONES, {"user_id": user_id, "before": before}).all()
     if purged:

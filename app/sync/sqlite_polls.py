@@ -3,9 +3,9 @@
 The SQLite twin of app/sync/polls.py. A page after a cookie (at most SYNC_PULL_LIMIT rows)
 is read right on the event loop: in WAL mode a reader never waits for a writer, so the
 read is as short as the query. It goes through the sqlite3 module directly, with the
-statement SQLAlchemy compiled once (service.PULL_PAGE) and SQLAlchemy's own conversions
-of its parameters and columns: the pool checkout, the execution context and the
-reset-on-return around a pooled connection cost several times the query itself.
+statement compiled once (service.PULL_PAGE, through app.direct_sql) and SQLAlchemy's own
+conversions of its parameters and columns: the pool checkout, the execution context and
+the reset-on-return around a pooled connection cost several times the query itself.
 
 One statement outside any transaction is its own snapshot, as in autocommit on
 PostgreSQL. A snapshot (from 0, or a page that turns into one) goes to a worker thread
@@ -13,8 +13,7 @@ through the pool, as before, so that no one's long history holds the event loop.
 """
 
 import sqlite3
-from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -22,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.auth.sessions import LiveSession, cookie_hash
 from app.config import Settings
+from app.direct_sql import DirectStatement
 from app.sync import service
 
 # A read waits at most this long for a lock (WAL readers take one only while the log is
@@ -34,24 +34,7 @@ class SqlitePolls:
         # The file (or URI) and options SQLAlchemy itself gives sqlite3 for this URL.
         args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
         self._database: str = args[0]
-        compiled = service.PULL_PAGE.compile(dialect=engine.dialect)
-        self._sql = compiled.string
-        bind_processors: Mapping[str, Any] = compiled._bind_processors
-        # Positional (`?`) parameters, each with the conversion SQLAlchemy would apply;
-        # the statement's own literals (`param_1`, ...) are fixed, merged in per poll
-        # (construct_params would make them again each time, at several times the cost).
-        self._params: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, bind_processors.get(name)) for name in compiled.positiontup or ()]
-        self._literals = {name: bind.value for name, bind in compiled.binds.items()
-                          if not bind.required}
-        columns = compiled._result_columns
-        # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads them so).
-        self._row: Any = namedtuple("PullRow", [column.keyname for column in columns])  # type: ignore[misc]
-        # Never empty on SQLite: its booleans arrive as 0 and 1.
-        self._result_processors = [
-            (index, processor) for index, column in enumerate(columns)
-            if (processor := column.type._cached_result_processor(engine.dialect, None))
-        ]
+        self._page = DirectStatement(service.PULL_PAGE, engine.dialect)
         self._connection: sqlite3.Connection | None = None
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
@@ -74,22 +57,15 @@ class SqlitePolls:
         return service.pulled(rows, since, limit)
 
     def _read(self, values: dict[str, Any]) -> Sequence[Any]:
-        values = {**self._literals, **values}
-        params = [values[name] if convert is None else convert(values[name])
-                  for name, convert in self._params]
+        sql, params = self._page.parameters(values)
         try:
-            raw_rows = self.connection().execute(self._sql, params).fetchall()
+            raw_rows = self.connection().execute(sql, params).fetchall()
         except sqlite3.Error as error:
             self._drop()  # the next poll opens a new one
             # As SQLAlchemy wraps it: the error handlers answer it as on every route.
-            raise DBAPIError.instance(self._sql, params, error, sqlite3.Error) from error
-        rows = []
-        for raw in raw_rows:
-            converted = list(raw)
-            for index, processor in self._result_processors:
-                converted[index] = processor(converted[index])
-            rows.append(self._row._make(converted))
-        return rows
+            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+        # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads them so).
+        return self._page.rows(raw_rows)
 
     def connection(self) -> sqlite3.Connection:
         """The polls' connection, opened now if there is none."""

@@ -72,7 +72,8 @@ def test_a_push_renews_its_session_only_after_its_own_writes(auth_client):
     # order too, or the two could each wait for the other (on PostgreSQL, a deadlock).
     account = sign_up(auth_client)
     set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
-    with statements_sent(auth_client.app.state.engine) as statements:
+    state = auth_client.app.state
+    with statements_sent(state.engine, state.sqlite_writer) as statements:
         assert USES["push"](account).status_code == 200
     renewal = next(i for i, s in enumerate(statements) if s.startswith("update auth_session"))
     user_lock = next(i for i, s in enumerate(statements) if s.startswith("update user_account"))

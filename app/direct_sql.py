@@ -1,0 +1,151 @@
+"""SQLAlchemy Core statements run straight on a driver's connection, as SQLAlchemy runs them.
+
+Each statement is compiled once for the dialect (per set of parameter names) and keeps
+SQLAlchemy's own conversions of its parameters and columns; running it is then the
+driver's execute and those conversions, nothing more. On the hottest paths (a device's
+poll, a device's push) SQLAlchemy's execution context, pool checkout and session cost
+several times what SQLite itself takes to answer.
+
+Only plain statements qualify: no column defaults computed in Python at execution time
+(compiling one raises), no ORM. A statement with an expanding parameter (`IN` a list)
+is rendered per call through SQLAlchemy's public construct_expanded_state.
+"""
+
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Convert = Callable[[Any], Any]
+
+
+class DirectStatement:
+    """One statement compiled for one dialect and one set of parameter names."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect,
+                 parameter_names: Sequence[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(parameter_names or ()))
+        assert isinstance(compiled, SQLCompiler)
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            raise ValueError("A statement whose column defaults are computed at execution "
+                             "time cannot run directly: pass every column's value.")
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        self.expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
+        bind_processors: Mapping[str, Any] = compiled._bind_processors
+        # The statement's own literals (`param_1`, ...) are fixed; construct_params would
+        # make them again on every execution, at several times the cost of the rest.
+        self._literals = {name: bind.value for name, bind in compiled.binds.items()
+                          if not bind.required}
+        names = compiled.positiontup if self.positional else list(compiled.binds)
+        self._params: list[tuple[str, Convert | None]] = [
+            (name, bind_processors.get(name)) for name in names or ()]
+        columns = compiled._result_columns
+        self.row_type: Any = namedtuple(  # type: ignore[misc]
+            "Row", [column.keyname for column in columns], rename=True) if columns else None
+        self._result_processors = [
+            (index, processor) for index, column in enumerate(columns)
+            if (processor := column.type._cached_result_processor(dialect, None))
+        ]
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL and the driver's parameters for one set of values."""
+        if self.expanding:
+            expanded = self.compiled.construct_expanded_state(dict(values))
+            converted = {name: value if (convert := expanded.processors.get(name)) is None
+                         else convert(value) for name, value in expanded.parameters.items()}
+            if expanded.positiontup is None:
+                return expanded.statement, converted
+            return expanded.statement, [converted[name] for name in expanded.positiontup]
+        values = {**self._literals, **values}
+        if self.positional:
+            return self.sql, [values[name] if convert is None else convert(values[name])
+                              for name, convert in self._params]
+        return self.sql, {name: values[name] if convert is None else convert(values[name])
+                          for name, convert in self._params}
+
+    def rows(self, raw_rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The driver's rows, converted as SQLAlchemy would, with columns by name."""
+        rows = []
+        for raw in raw_rows:
+            converted = list(raw)
+            for index, processor in self._result_processors:
+                converted[index] = processor(converted[index])
+            rows.append(self.row_type._make(converted))
+        return rows
+
+
+class DirectResult:
+    """The few parts of SQLAlchemy's Result that direct statements are read through."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+
+class DirectConnection:
+    """A driver connection that runs Core statements directly (see the module's doc).
+
+    Transactions are the caller's: this only executes. Driver errors go up wrapped as
+    SQLAlchemy wraps them, so that a lost or locked database is answered as on every route.
+    """
+
+    def __init__(self, driver_connection: Any, dialect: Dialect,
+                 statements: dict[tuple[int, tuple[str, ...]], DirectStatement]) -> None:
+        self.driver_connection = driver_connection
+        self.dialect = dialect
+        self._statements = statements
+
+    def statement(self, statement: ClauseElement, names: tuple[str, ...]) -> DirectStatement:
+        # Statements are module-level constants, built once: their ids are stable.
+        key = (id(statement), names)
+        direct = self._statements.get(key)
+        if direct is None:
+            direct = self._statements[key] = DirectStatement(statement, self.dialect, names)
+        return direct
+
+    def execute(self, statement: ClauseElement,
+                parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                ) -> DirectResult:
+        """One execution for a mapping of values; one executemany (a write, no rows back)
+        for a list of them."""
+        cursor = self.driver_connection.cursor()
+        sql, params = "", None
+        try:
+            if isinstance(parameters, Sequence):
+                direct = self.statement(statement, tuple(parameters[0]))
+                assert not direct.expanding, "an expanding parameter renders per execution"
+                sql = direct.sql
+                params = [direct.parameters(values)[1] for values in parameters]
+                cursor.executemany(sql, params)
+                return DirectResult([])
+            direct = self.statement(statement, tuple(parameters or ()))
+            sql, params = direct.parameters(parameters or {})
+            cursor.execute(sql, params)
+            raw_rows = cursor.fetchall() if cursor.description else []
+        except self.dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(sql, params, error,
+                                      self.dialect.loaded_dbapi.Error) from error
+        finally:
+            cursor.close()
+        return DirectResult(direct.rows(raw_rows) if direct.row_type else [])
+
+    def scalar(self, statement: ClauseElement,
+               parameters: Mapping[str, Any] | None = None) -> Any:
+        return self.execute(statement, parameters).scalar()

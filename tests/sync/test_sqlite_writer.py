@@ -1,0 +1,211 @@
+"""SQLite: pushes written on the writer's own connection, one at a time, as the pool would."""
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import column, select, table
+from sqlalchemy.exc import OperationalError
+
+from app.auth.sessions import cookie_hash
+from app.config import Settings
+from app.db import session_scope
+from app.direct_sql import DirectConnection
+from app.main import create_app
+from app.sqlite_writer import SqliteWriter
+from app.sync import service
+from app.sync.schemas import PushRequest
+from tests.aio import run_async
+from tests.auth.helpers import sign_up
+from tests.sql import statements_sent, statements_sent_by_engine
+from tests.sync.factories import delete, device_with_history, make_rest, new_client_id, put
+
+
+def _writer(client: TestClient) -> SqliteWriter:
+    writer = client.app.state.sqlite_writer  # type: ignore[attr-defined]
+    assert isinstance(writer, SqliteWriter)
+    return writer
+
+
+def _user_id(client: TestClient, token: str) -> int:
+    with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+        return int(connection.exec_driver_sql(
+            "SELECT user_id FROM auth_session WHERE token_hash = ?",
+            (cookie_hash(token),)).scalar_one())
+
+
+def test_a_push_goes_out_on_the_writer_connection_not_the_pool(sync_client: TestClient) -> None:
+    account = sign_up(sync_client)
+    engine = sync_client.app.state.engine  # type: ignore[attr-defined]
+    with statements_sent(engine, _writer(sync_client)) as everywhere, \
+            statements_sent_by_engine(engine) as pooled:
+        pushed = account.post("/api/sync/push", json={
+            "client_id": new_client_id(), "mutations": [put(1, make_rest())]})
+    assert pushed.status_code == 200, pushed.text
+    assert pooled == []
+    assert everywhere[0] == "begin immediate" and everywhere[-1] == "commit"
+    assert any(statement.startswith("insert into rest") for statement in everywhere)
+
+
+def test_the_writer_stores_exactly_what_the_pool_stores(sync_client: TestClient) -> None:
+    # Every kind of value (text beyond ASCII, nulls, false, times), a new row, a changed
+    # row, a tombstone and a rejection: the same batch through both paths, for two users,
+    # must leave the same rows, byte for byte.
+    engine = sync_client.app.state.engine  # type: ignore[attr-defined]
+    kept, edited, gone = (make_rest(note="Hüfte ✓ 腰", before_rating=None, completed=False),
+                          make_rest(), make_rest(after_rating=0))
+    first = [put(1, kept), put(2, edited), put(3, gone)]
+    second = [put(4, {**edited, "note": "later"}), delete(5, gone["id"]),
+              put(6, make_rest(minutes=-5)), put(7, make_rest(id=kept["id"], note="again"))]
+    device = new_client_id()
+    users = {}
+    for path in ("pool", "writer"):
+        users[path] = _user_id(sync_client, sign_up(sync_client).token)
+        for mutations in (first, second):
+            batch = PushRequest.model_validate({"client_id": device, "mutations": mutations})
+
+            def apply(db: Any, user_id: int = users[path],
+                      batch: PushRequest = batch) -> list[str]:
+                outcome = service.push(db, user_id, device, batch.mutations, 30)
+                return [result.status for result in outcome.results]
+
+            if path == "pool":
+                with session_scope(engine) as session:
+                    statuses = apply(session)
+            else:
+                statuses = run_async(_writer(sync_client).run(apply))
+            assert statuses in (["applied"] * 3, ["applied", "applied", "rejected", "applied"])
+
+    def stored(user_id: int) -> dict[str, list[tuple[Any, ...]]]:
+        with engine.connect() as connection:
+            def rows(sql: str) -> list[tuple[Any, ...]]:
+                return [tuple(row) for row in connection.exec_driver_sql(sql, (user_id,))]
+            # created_at is the moment of each push: its form, not its value, must agree.
+            return {
+                "rests": rows("SELECT *, length(created_at), typeof(deleted_at) FROM rest "
+                              "WHERE user_id = ? ORDER BY sync_version"),
+                "devices": rows("SELECT client_id, last_seq, typeof(updated_at) "
+                                "FROM sync_client WHERE user_id = ?"),
+                "rejections": rows("SELECT client_id, seq, rest_id, code, detail "
+                                   "FROM sync_rejection WHERE user_id = ?"),
+                "counter": rows("SELECT sync_version FROM user_account WHERE id = ?"),
+            }
+
+    def without_own_columns(found: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
+        columns = [c.name for c in service.REST.columns]
+        own = {columns.index("user_id"), columns.index("created_at"),
+               columns.index("deleted_at")}
+        return {**found, "rests": [tuple(v for i, v in enumerate(row) if i not in own)
+                                   for row in found["rests"]]}
+
+    by_pool, by_writer = stored(users["pool"]), stored(users["writer"])
+    assert len(by_pool["rests"]) == 3 and by_pool["rejections"]
+    assert without_own_columns(by_writer) == without_own_columns(by_pool)
+
+
+def test_a_failed_push_leaves_nothing_and_the_next_one_writes(sync_client: TestClient) -> None:
+    account = sign_up(sync_client)
+    user_id = _user_id(sync_client, account.token)
+    device, rest = new_client_id(), make_rest()
+    batch = PushRequest.model_validate({"client_id": device, "mutations": [put(1, rest)]})
+
+    def push_then_fail(db: DirectConnection) -> None:
+        service.push(db, user_id, device, batch.mutations, 30)
+        raise RuntimeError("after the writes, before the commit")
+
+    with pytest.raises(RuntimeError):
+        run_async(_writer(sync_client).run(push_then_fail))
+    pulled = account.get("/api/sync/pull", params={"client_id": device}).json()
+    assert pulled["changes"] == [] and pulled["last_applied_seq"] == 0
+    pushed = account.post("/api/sync/push", json={"client_id": device,
+                                                  "mutations": [put(1, rest)]})
+    assert pushed.json()["results"][0]["status"] == "applied"
+
+
+def test_a_closed_connection_is_replaced_unseen(sync_client: TestClient) -> None:
+    account, phone, _cookie = device_with_history(sync_client)
+    writer = _writer(sync_client)
+    broken = writer.connection()
+    broken.close()  # as a failed connection would be: every use raises
+    pushed = account.post("/api/sync/push", json={"client_id": phone,
+                                                  "mutations": [put(2, make_rest())]})
+    assert pushed.status_code == 200, pushed.text
+    assert writer.connection() is not broken
+
+
+def test_a_database_that_stays_locked_is_a_503_not_a_500(sync_client: TestClient) -> None:
+    account, phone, _cookie = device_with_history(sync_client)
+    engine = sync_client.app.state.engine  # type: ignore[attr-defined]
+    _writer(sync_client).connection().execute("PRAGMA busy_timeout=50")
+    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write, never finished
+    try:
+        refused = account.post("/api/sync/push", json={"client_id": phone,
+                                                       "mutations": [put(2, make_rest())]})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "DATABASE_UNAVAILABLE"
+    retried = account.post("/api/sync/push", json={"client_id": phone,
+                                                   "mutations": [put(2, make_rest())]})
+    assert retried.json()["results"][0]["status"] == "applied"
+
+
+def test_pushes_take_turns_in_the_order_they_asked(
+    make_app_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_app_settings())) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+    spans: list[tuple[int, float, float]] = []
+    inside = threading.Lock()
+
+    async def push_in_turn() -> None:
+        writer = SqliteWriter(engine)  # made in this event loop, which it serves
+
+        def work(number: int) -> Callable[[DirectConnection], None]:
+            def run(_db: DirectConnection) -> None:
+                assert inside.acquire(blocking=False), "two pushes at once"
+                started = time.monotonic()
+                time.sleep(0.01)
+                spans.append((number, started, time.monotonic()))
+                inside.release()
+            return run
+
+        async with anyio.create_task_group() as tasks:
+            for number in range(6):
+                tasks.start_soon(writer.run, work(number))
+                await anyio.sleep(0.001)  # asked in this order
+        await writer.close()
+
+    run_async(push_in_turn())
+    assert [number for number, _, _ in spans] == list(range(6))
+    assert all(ended <= next_start for (_, _, ended), (_, next_start, _)
+               in zip(spans, spans[1:], strict=False))
+
+
+def test_shutdown_closes_the_writer_connection(
+    make_app_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_app_settings())) as client:
+        device_with_history(client)
+        connection = _writer(client).connection()
+        connection.execute("SELECT 1")
+    with pytest.raises(sqlite3.ProgrammingError):
+        connection.execute("SELECT 1")
+
+
+def test_errors_of_direct_statements_go_up_as_sqlalchemy_raises_them(
+    sync_client: TestClient,
+) -> None:
+    # So that the app's handlers answer them as on every route (a 503 for a lost database).
+    def read_a_missing_table(db: DirectConnection) -> None:
+        db.execute(select(column("x")).select_from(table("no_such_table")))
+
+    with pytest.raises(OperationalError, match="no such table"):
+        run_async(_writer(sync_client).run(read_a_missing_table))
