@@ -37,6 +37,7 @@ from app.security import add_security_headers
 from app.sqlite_writer import SqliteWriter
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull
+from app.sync.direct_push import PUSH_PATH, DirectPush
 from app.sync.router import router as sync_router
 from app.sync.sqlite_polls import SqlitePolls
 from app.wal_checkpoint import WalCheckpointer
@@ -141,9 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.kept_answers = KeptAnswers()
     app.state.reminder_budget = AddressBudget(
         make_counter(settings, 3600, "reminder"), settings.reminder_saves_per_hour)
-    # Innermost, like the replay below: both answer after every outer check and header.
-    app.add_middleware(DirectPull, route=next(
-        route for route in sync_router.routes if getattr(route, "path", None) == PULL_PATH))
+    # Innermost, like the replay below: they answer after every outer check and header.
+    sync_routes = {getattr(route, "path", None): route for route in sync_router.routes}
+    app.add_middleware(DirectPush, route=sync_routes[PUSH_PATH])
+    app.add_middleware(DirectPull, route=sync_routes[PULL_PATH])
     # A replay still passes every check and header of the middleware outside it.
     app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
                        routes=UNCHANGING_ROUTES)
