@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from app.auth.errors import RateLimited
 from app.auth.rate_limit import AddressBudget, TooManyAttempts, client_address
 from app.deps import SessionDep, SettingsDep
-from app.errors import error_responses
+from app.errors import AppError, error_responses
 from app.reminders import service
 from app.reminders.schemas import PushKey, ReminderIn, ReminderPublic, ReminderRemoval
 from app.reminders.webpush import VapidKey
@@ -39,11 +39,19 @@ async def push_key(key: Annotated[VapidKey, Depends(get_vapid_key)]) -> PushKey:
     return PushKey(public_key=key.public_key)
 
 
-@router.put("", responses=error_responses(422, 429),
-            dependencies=[Depends(spend_reminder_budget)])
-def save_reminder(body: ReminderIn, db: SessionDep, settings: SettingsDep) -> ReminderPublic:
+@router.put("", responses=error_responses(422, 429))
+def save_reminder(body: ReminderIn, request: Request, db: SessionDep,
+                  settings: SettingsDep) -> ReminderPublic:
     """Remind this device (its push subscription) at a local time on chosen weekdays."""
-    return service.save_reminder(db, body, settings.push_services, datetime.now(UTC))
+    # Spent once the body is known to be well formed, and given back when the save is
+    # refused: only a saved reminder is a push we will send.
+    spend_reminder_budget(request)
+    try:
+        return service.save_reminder(db, body, settings.push_services, datetime.now(UTC))
+    except AppError:
+        budget: AddressBudget = request.app.state.reminder_budget
+        budget.refund(client_address(request))
+        raise
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))

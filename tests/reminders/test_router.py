@@ -149,6 +149,22 @@ class TestSaveReminder:
             assert 1 <= int(refused.headers["Retry-After"]) <= 3600
             assert len(stored(client)) == 2
 
+    def test_a_refused_save_spends_nothing(
+        self, make_app_settings: Callable[..., Settings], subscribe: Callable[..., Browser]
+    ) -> None:
+        # A typo, or a push service we do not send to: nothing saved, nothing spent.
+        with TestClient(create_app(make_app_settings(reminder_saves_per_hour=1))) as client:
+            malformed = client.put("/api/reminders", headers=CSRF,
+                                   json={**reminder(subscribe()), "time": "25:99"})
+            assert malformed.status_code == 422
+            elsewhere = reminder(subscribe())
+            elsewhere["subscription"]["endpoint"] = "https://push.example.net/x"  # type: ignore[index]
+            refused = client.put("/api/reminders", headers=CSRF, json=elsewhere)
+            assert refused.json()["error"] == "PUSH_SERVICE_NOT_ALLOWED"
+            saved = client.put("/api/reminders", headers=CSRF, json=reminder(subscribe()))
+            assert saved.status_code == 200, saved.text
+            assert len(stored(client)) == 1
+
 
 class TestRemoveReminder:
     def test_turns_the_reminder_off(
