@@ -33,6 +33,7 @@ class DirectStatement:
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("A statement whose column defaults are computed at execution "
                              "time cannot run directly: pass every column's value.")
+        self.statement = statement
         self.compiled = compiled
         self.sql = compiled.string
         self.positional = compiled.positional
@@ -113,10 +114,11 @@ class DirectConnection:
         self._statements = statements
 
     def statement(self, statement: ClauseElement, names: tuple[str, ...]) -> DirectStatement:
-        # Statements are module-level constants, built once: their ids are stable.
+        # The hot paths' statements are module-level constants, built once. A statement
+        # built anew may take a dead one's id: the identity check compiles it afresh.
         key = (id(statement), names)
         direct = self._statements.get(key)
-        if direct is None:
+        if direct is None or direct.statement is not statement:
             direct = self._statements[key] = DirectStatement(statement, self.dialect, names)
         return direct
 
