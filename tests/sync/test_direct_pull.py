@@ -1,6 +1,5 @@
 """DirectPull: the common poll answered without routing, and everything else left to the route."""
 
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +10,7 @@ from tests.aio import run_async
 from tests.auth.helpers import COOKIE, sign_up
 from tests.observability.conftest import metric_value
 from tests.sync.factories import device_with_history
+from tests.sync.middleware import installed
 
 PHONE = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -131,11 +131,6 @@ class TestAnswers:
 
 def test_the_direct_path_is_installed(sync_client: TestClient) -> None:
     # The app's middleware stack holds one DirectPull, which names the real pull route.
-    stack: Any = sync_client.app.middleware_stack  # type: ignore[attr-defined]
-    found = []
-    while stack is not None:
-        if isinstance(stack, DirectPull):
-            found.append(stack)
-        stack = getattr(stack, "app", None)
+    found = installed(sync_client, DirectPull)
     assert len(found) == 1
     assert found[0].route.path == PULL_PATH

@@ -12,6 +12,7 @@ from tests.aio import run_async
 from tests.auth.helpers import COOKIE, sign_up
 from tests.observability.conftest import metric_value
 from tests.sync.factories import make_rest, new_client_id, put
+from tests.sync.middleware import installed
 
 
 def routed() -> tuple[DirectPush, list[bytes]]:
@@ -137,10 +138,5 @@ def test_the_csrf_check_still_comes_first(sync_client: TestClient) -> None:
 
 
 def test_the_direct_path_is_installed(sync_client: TestClient) -> None:
-    stack: Any = sync_client.app.middleware_stack  # type: ignore[attr-defined]
-    found = []
-    while stack is not None:
-        if isinstance(stack, DirectPush):
-            found.append(stack)
-        stack = getattr(stack, "app", None)
+    found = installed(sync_client, DirectPush)
     assert len(found) == 1 and getattr(found[0].route, "path", None) == PUSH_PATH
