@@ -17,27 +17,36 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from app.reminders.sender import REMINDER
+from app.reminders.webpush import KEY_FILE
 from tests.push_service import Browser, PushService, new_browser
 from tests.server_process import LiveServer, free_port
 
 # A stand-in for the browser's own push registration, at the edge: it returns the test's
-# subscription and remembers whether it was unsubscribed.
+# subscription, made for the server key it was asked with, and keeps it across page loads
+# as a browser does; it remembers whether it was unsubscribed.
 FAKE_PUSH_MANAGER = """
 (() => {
   const made = %s;
-  let current = null;
-  const subscription = (options) => ({
+  const subscription = (key) => ({
     endpoint: made.endpoint,
-    options,
+    options: { applicationServerKey: Uint8Array.from(key).buffer },
     toJSON: () => ({ endpoint: made.endpoint, expirationTime: null, keys: made.keys }),
-    unsubscribe: async () => { current = null; window.__unsubscribed = true; return true; },
+    unsubscribe: async () => {
+      localStorage.removeItem('test-push-key');
+      window.__unsubscribed = true;
+      return true;
+    },
   });
   PushManager.prototype.subscribe = async function (options) {
-    const key = options.applicationServerKey;
-    current = subscription({ applicationServerKey: key.buffer ?? key });
-    return current;
+    const given = options.applicationServerKey;
+    const key = Array.from(new Uint8Array(given.buffer ?? given));
+    localStorage.setItem('test-push-key', JSON.stringify(key));
+    return subscription(key);
   };
-  PushManager.prototype.getSubscription = async function () { return current; };
+  PushManager.prototype.getSubscription = async function () {
+    const kept = localStorage.getItem('test-push-key');
+    return kept && subscription(JSON.parse(kept));
+  };
 })();
 """
 
@@ -162,3 +171,40 @@ class TestReminders:
         expect(page.locator("#reminder-error")).to_contain_text("notifications")
         expect(page.get_by_label("Remind me to rest")).not_to_be_checked()
         assert stored(reminder_server) == []
+
+    def test_a_new_server_key_brings_a_new_subscription(
+        self, page: Page, reminder_server: LiveServer, push_service: PushService,
+        phone: Browser
+    ) -> None:
+        # Pushes signed with another key than the one a subscription was made for never
+        # arrive: when the server's key changes (say, its data folder was lost), the app
+        # subscribes again the next time it opens.
+        page.goto(reminder_server.url + "/settings")
+        page.get_by_label("Remind me to rest").check()
+        expect(page.locator("#reminder-status")).to_contain_text("Next reminder")
+        saves: list[str] = []
+        page.on("request", lambda request: saves.append(request.url)
+                if request.method == "PUT" and "/api/reminders" in request.url else None)
+
+        # Opened again, nothing changed: nothing is sent again.
+        with page.expect_response("**/api/reminders/key"):
+            page.goto(reminder_server.url + "/")
+        page.wait_for_timeout(300)
+        assert saves == [] and page.evaluate("window.__unsubscribed") is None
+
+        reminder_server.stop()
+        (reminder_server.data_dir / KEY_FILE).unlink()  # a new key is made on start
+        reminder_server.start({"PUSH_SERVICES": json.dumps([push_service.origin]),
+                               "REMINDER_CHECK_S": "0.2", "VOICE_ENABLED": "false"})
+        with page.expect_response(lambda response: response.request.method == "PUT"
+                                  and "/api/reminders" in response.url) as saved:
+            page.goto(reminder_server.url + "/")
+        assert saved.value.status == 200
+        new_key = page.evaluate("""async () => {
+            const { public_key: key } = await (await fetch('/api/reminders/key')).json();
+            return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
+                              (c) => c.charCodeAt(0));
+        }""")
+        assert page.evaluate("window.__unsubscribed") is True
+        assert json.loads(page.evaluate("localStorage.getItem('test-push-key')")) == new_key
+        assert [row[0] for row in stored(reminder_server)] == [phone.endpoint]

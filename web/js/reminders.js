@@ -85,14 +85,17 @@ export async function clearReminder() {
 }
 
 // At start: after travel the reminder keeps its local time (saved again in the new time
-// zone), and a subscription the browser renewed or dropped is sent again. Never asks for
-// permission here: that needs the person's tap.
+// zone), a subscription the browser renewed or dropped is sent again, and so is one made
+// for a server key the server no longer signs with (its pushes would never arrive).
+// Never asks for permission here: that needs the person's tap.
 export async function keepReminderCurrent() {
   const saved = await savedReminder();
   if (!saved || !navigator.onLine || reminderSupport() !== 'ok') return;
   if (Notification.permission !== 'granted') return;
   const registration = await navigator.serviceWorker.ready;
   const current = await registration.pushManager.getSubscription();
-  if (saved.time_zone === timeZone() && current?.endpoint === saved.endpoint) return;
+  const { public_key: publicKey } = await requestJson('/api/reminders/key');
+  if (saved.time_zone === timeZone() && current?.endpoint === saved.endpoint
+      && sameKey(current.options.applicationServerKey, publicKey)) return;
   await setReminder({ time: saved.time, weekdays: saved.weekdays });
 }
