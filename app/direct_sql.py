@@ -21,6 +21,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Convert = Callable[[Any], Any]
+# Compiled statements a connection keeps (the hot paths use a dozen).
+MAX_STATEMENTS = 256
 
 
 class DirectStatement:
@@ -33,12 +35,12 @@ class DirectStatement:
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("A statement whose column defaults are computed at execution "
                              "time cannot run directly: pass every column's value.")
-        self.statement = statement
         self.compiled = compiled
         self.sql = compiled.string
         self.positional = compiled.positional
         self.expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
         bind_processors: Mapping[str, Any] = compiled._bind_processors
+        self._bind_processors = bind_processors
         # The statement's own literals (`param_1`, ...) are fixed; construct_params would
         # make them again on every execution, at several times the cost of the rest.
         self._literals = {name: bind.value for name, bind in compiled.binds.items()
@@ -58,7 +60,9 @@ class DirectStatement:
         """The SQL and the driver's parameters for one set of values."""
         if self.expanding:
             expanded = self.compiled.construct_expanded_state(dict(values))
-            converted = {name: value if (convert := expanded.processors.get(name)) is None
+            # The expanded list's own conversions, over those of the other parameters.
+            processors = {**self._bind_processors, **expanded.processors}
+            converted = {name: value if (convert := processors.get(name)) is None
                          else convert(value) for name, value in expanded.parameters.items()}
             if expanded.positiontup is None:
                 return expanded.statement, converted
@@ -114,11 +118,14 @@ class DirectConnection:
         self._statements = statements
 
     def statement(self, statement: ClauseElement, names: tuple[str, ...]) -> DirectStatement:
-        # The hot paths' statements are module-level constants, built once. A statement
-        # built anew may take a dead one's id: the identity check compiles it afresh.
+        # The hot paths' statements are module-level constants, built once. An entry keeps
+        # its statement alive (the compiled form holds it), so an id stays its statement's
+        # while cached; statements built per call would fill the cache, hence the bound.
         key = (id(statement), names)
         direct = self._statements.get(key)
-        if direct is None or direct.statement is not statement:
+        if direct is None:
+            if len(self._statements) >= MAX_STATEMENTS:
+                self._statements.clear()
             direct = self._statements[key] = DirectStatement(statement, self.dialect, names)
         return direct
 

@@ -60,22 +60,23 @@ class SqliteWriter:
         try:
             _driver(raw.execute, "BEGIN IMMEDIATE")
         except DBAPIError as error:
-            self._drop()
             if not isinstance(error.orig, sqlite3.ProgrammingError):
                 raise  # locked past the busy timeout, or the disk failed: a 503
+            self._drop()
             raw = self.connection()
             _driver(raw.execute, "BEGIN IMMEDIATE")
         return raw
 
     def _end(self, raw: sqlite3.Connection, error: BaseException) -> None:
-        """Roll back; a connection whose driver failed is closed, to be opened anew."""
+        """Roll back; a connection whose driver failed (other than on a busy database) is
+        closed, to be opened anew."""
         try:
             if raw.in_transaction:
                 raw.execute("ROLLBACK")
         except sqlite3.Error:
             self._drop()
             return
-        if isinstance(error, DBAPIError):
+        if isinstance(error, DBAPIError) and not _busy(error):
             self._drop()
 
     def connection(self) -> sqlite3.Connection:
@@ -88,9 +89,16 @@ class SqliteWriter:
 
     def _connect(self) -> DirectConnection:
         # Autocommit mode (isolation_level None): the transaction is BEGIN ... COMMIT above.
-        raw = sqlite3.connect(self._database, **{
-            **self._connect_kwargs, "isolation_level": None, "check_same_thread": False})
-        apply_sqlite_pragmas(raw, None)
+        try:
+            raw = sqlite3.connect(self._database, **{
+                **self._connect_kwargs, "isolation_level": None, "check_same_thread": False})
+        except sqlite3.Error as error:
+            raise DBAPIError.instance("connect", None, error, sqlite3.Error) from error
+        try:
+            apply_sqlite_pragmas(raw, None)
+        except sqlite3.Error as error:
+            raw.close()
+            raise DBAPIError.instance("PRAGMA", None, error, sqlite3.Error) from error
         self._connection = DirectConnection(raw, self._dialect, self._statements)
         return self._connection
 
@@ -111,3 +119,8 @@ def _driver(execute: Callable[[str], object], sql: str) -> None:
         execute(sql)
     except sqlite3.Error as error:
         raise DBAPIError.instance(sql, None, error, sqlite3.Error) from error
+
+
+def _busy(error: DBAPIError) -> bool:
+    """SQLite's write lock held elsewhere past the busy timeout: the connection is fine."""
+    return getattr(error.orig, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}

@@ -4,12 +4,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import column, select, table
+from sqlalchemy import column, create_engine, select, table
 from sqlalchemy.exc import OperationalError
 
 from app.auth.sessions import cookie_hash
@@ -144,6 +145,7 @@ def test_a_database_that_stays_locked_is_a_503_not_a_500(sync_client: TestClient
     _writer(sync_client).connection().execute("PRAGMA busy_timeout=50")
     holder = sqlite3.connect(engine.url.database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process's write, never finished
+    started = time.monotonic()
     try:
         refused = account.post("/api/sync/push", json={"client_id": phone,
                                                        "mutations": [put(2, make_rest())]})
@@ -152,6 +154,9 @@ def test_a_database_that_stays_locked_is_a_503_not_a_500(sync_client: TestClient
         holder.close()
     assert refused.status_code == 503
     assert refused.json()["error"] == "DATABASE_UNAVAILABLE"
+    # One wait for the lock, on the same connection (not a second one through the route,
+    # on a new connection with the default 15 s).
+    assert time.monotonic() - started < 5
     retried = account.post("/api/sync/push", json={"client_id": phone,
                                                    "mutations": [put(2, make_rest())]})
     assert retried.json()["results"][0]["status"] == "applied"
@@ -209,3 +214,10 @@ def test_errors_of_direct_statements_go_up_as_sqlalchemy_raises_them(
 
     with pytest.raises(OperationalError, match="no such table"):
         run_async(_writer(sync_client).run(read_a_missing_table))
+
+
+def test_a_database_that_cannot_be_opened_is_a_503_not_a_500(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'rest.db'}")
+    writer = SqliteWriter(engine)
+    with pytest.raises(OperationalError):
+        run_async(writer.run(lambda _db: None))
