@@ -134,6 +134,14 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "DATABASE_UNAVAILABLE", "The database does not answer; retry soon.")
 
 
+async def error_answer(request: Request, exc: AppError | DBAPIError) -> JSONResponse:
+    """What the handlers below answer for this error: for middleware that meets one
+    before any route does (DirectPush), so that it answers as the route would."""
+    if isinstance(exc, AppError):
+        return await _app_error(request, exc)
+    return await _database_error(request, exc)
+
+
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 # Answered by middleware before any route runs, so no route can declare them itself.

@@ -69,30 +69,78 @@ def test_a_valid_push_is_answered_without_the_router(sync_client: TestClient) ->
     assert account.get("/api/sync/pull").json()["changes"][0]["rest"] == rest
 
 
-@pytest.mark.parametrize("case", ["no cookie", "unknown session", "not JSON", "bad shape",
-                                  "form body", "too many"])
+@pytest.mark.parametrize("case", ["no cookie", "not JSON", "bad shape", "form body",
+                                  "another JSON type", "JSON text sequence"])
 def test_anything_else_goes_to_the_route_with_the_same_body(
     sync_client: TestClient, case: str
 ) -> None:
     account = sign_up(sync_client)
     body = _batch(put(1, make_rest()))
     cookie: str | None = account.token
-    content_type = b"application/json"
+    content_type = {"form body": b"application/x-www-form-urlencoded",
+                    "another JSON type": b"application/jsonx",
+                    "JSON text sequence": b"application/json-seq"}.get(case, b"application/json")
     if case == "no cookie":
         cookie = None
-    elif case == "unknown session":
-        cookie = "not-a-session"
     elif case == "not JSON":
         body = b"{not json"
     elif case == "bad shape":
         body = _batch({"seq": "1", "op": "put"})
-    elif case == "form body":
-        content_type = b"application/x-www-form-urlencoded"
-    elif case == "too many":
-        body = _batch(*(put(i + 1, make_rest()) for i in range(501)))
     middleware, bodies = routed()
     sent = _call(middleware, sync_client, body, cookie, content_type)
     assert bodies == [body] and sent[0]["status"] == 418
+
+
+def test_json_with_a_charset_in_any_case_is_answered_directly(sync_client: TestClient) -> None:
+    account = sign_up(sync_client)
+    middleware, bodies = routed()
+    sent = _call(middleware, sync_client, _batch(put(1, make_rest())), account.token,
+                 b"Application/JSON; charset=utf-8")
+    assert bodies == [] and sent[0]["status"] == 200
+
+
+@pytest.mark.parametrize(("case", "status", "error"), [
+    ("unknown session", 401, "UNAUTHENTICATED"),
+    ("too many", 413, "TOO_MANY_MUTATIONS"),
+])
+def test_a_refusal_once_the_push_ran_is_answered_here_as_the_route_would(
+    sync_client: TestClient, case: str, status: int, error: str
+) -> None:
+    # Not tried again through the route: that would do the work (and wait for the write
+    # lock) twice.
+    account = sign_up(sync_client)
+    cookie, body = account.token, _batch(put(1, make_rest()))
+    if case == "unknown session":
+        cookie = "not-a-session"
+    else:
+        body = _batch(*(put(i + 1, make_rest()) for i in range(501)))
+    middleware, bodies = routed()
+    sent = _call(middleware, sync_client, body, cookie)
+    assert bodies == []
+    assert sent[0]["status"] == status
+    assert json.loads(sent[1]["body"])["error"] == error
+
+
+def test_a_client_gone_before_its_body_arrived_changes_nothing(
+    sync_client: TestClient,
+) -> None:
+    account = sign_up(sync_client)
+    middleware, bodies = routed()
+    scope: Scope = {"type": "http", "method": "POST", "path": PUSH_PATH, "query_string": b"",
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"cookie", f"{COOKIE}={account.token}".encode())],
+                    "app": sync_client.app}
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    run_async(middleware(scope, receive, send))
+    assert bodies == [] and sent[0]["status"] == 400
+    assert account.get("/api/sync/pull").json()["changes"] == []
 
 
 def test_the_route_still_refuses_what_the_direct_path_leaves(sync_client: TestClient) -> None:
