@@ -40,6 +40,16 @@ def apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_connector(engine: Engine) -> Callable[[], sqlite3.Connection]:
+    """Opens connections of the app's own to the engine's SQLite file (or URI), with the
+    options SQLAlchemy itself gives sqlite3 for its URL, outside the pool. In autocommit
+    mode (isolation_level None): each statement is its own transaction unless a BEGIN
+    says otherwise. Usable from any thread, one at a time."""
+    args, options = engine.dialect.create_connect_args(engine.url)
+    return partial(sqlite3.connect, args[0],
+                   **{**options, "isolation_level": None, "check_same_thread": False})
+
+
 # Health probes (app/health) run at most this many at once, on threads of their own.
 PROBE_CONNECTIONS = 4
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
-from app.db import apply_sqlite_pragmas
+from app.db import apply_sqlite_pragmas, sqlite_connector
 from app.direct_sql import DirectConnection, DirectStatement
 
 T = TypeVar("T")
@@ -28,9 +28,7 @@ T = TypeVar("T")
 
 class SqliteWriter:
     def __init__(self, engine: Engine) -> None:
-        # The file (or URI) and options SQLAlchemy itself gives sqlite3 for this URL.
-        args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
-        self._database: str = args[0]
+        self._open = sqlite_connector(engine)
         self._dialect = engine.dialect
         self._statements: dict[tuple[int, tuple[str, ...]], DirectStatement] = {}
         self._turn = anyio.Lock(fast_acquire=True)  # fair: waiters are served in order
@@ -88,10 +86,9 @@ class SqliteWriter:
         return self._connection or self._connect()
 
     def _connect(self) -> DirectConnection:
-        # Autocommit mode (isolation_level None): the transaction is BEGIN ... COMMIT above.
+        # In autocommit mode: the transaction is BEGIN ... COMMIT above.
         try:
-            raw = sqlite3.connect(self._database, **{
-                **self._connect_kwargs, "isolation_level": None, "check_same_thread": False})
+            raw = self._open()
         except sqlite3.Error as error:
             raise DBAPIError.instance("connect", None, error, sqlite3.Error) from error
         try:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.auth.sessions import LiveSession, cookie_hash
 from app.config import Settings
+from app.db import sqlite_connector
 from app.direct_sql import DirectStatement
 from app.sync import service
 
@@ -31,9 +32,7 @@ BUSY_TIMEOUT_MS = 2000
 
 class SqlitePolls:
     def __init__(self, engine: Engine) -> None:
-        # The file (or URI) and options SQLAlchemy itself gives sqlite3 for this URL.
-        args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
-        self._database: str = args[0]
+        self._open = sqlite_connector(engine)
         self._page = DirectStatement(service.PULL_PAGE, engine.dialect)
         self._connection: sqlite3.Connection | None = None
 
@@ -74,10 +73,9 @@ class SqlitePolls:
         return self._connection
 
     def _connect(self) -> sqlite3.Connection:
-        # Autocommit (isolation_level None): each SELECT is its own read transaction, and
-        # no idle connection holds a snapshot that would stop the log's checkpoint.
-        connection = sqlite3.connect(self._database, **{
-            **self._connect_kwargs, "isolation_level": None, "check_same_thread": False})
+        # In autocommit mode each SELECT is its own read transaction, and no idle
+        # connection holds a snapshot that would stop the log's checkpoint.
+        connection = self._open()
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA query_only=ON")
         return connection
