@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 
@@ -14,3 +15,13 @@ def installed(client: TestClient, kind: type) -> list[Any]:
             found.append(stack)
         stack = getattr(stack, "app", None)
     return found
+
+
+def assert_outer_middleware_applied(answer: httpx.Response, request_id: str) -> None:
+    """A direct answer carries what the middleware outside it adds to every answer: the
+    caller's request id and the security headers, on a JSON body."""
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["x-request-id"] == request_id
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff"

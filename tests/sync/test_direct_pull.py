@@ -10,7 +10,7 @@ from tests.aio import run_async
 from tests.auth.helpers import COOKIE, sign_up
 from tests.observability.conftest import metric_value
 from tests.sync.factories import device_with_history
-from tests.sync.middleware import installed
+from tests.sync.middleware import assert_outer_middleware_applied, installed
 
 PHONE = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -121,11 +121,7 @@ class TestAnswers:
         before = metric_value(sync_client, "crg_http_requests_total", **labels)
         answer = sync_client.get("/api/sync/pull", params={"since": cookie, "client_id": phone},
                                  headers={**account.headers, "X-Request-ID": "poll-1"})
-        assert answer.status_code == 200
-        assert answer.headers["content-type"] == "application/json"
-        assert answer.headers["x-request-id"] == "poll-1"
-        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
-        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert_outer_middleware_applied(answer, "poll-1")
         assert metric_value(sync_client, "crg_http_requests_total", **labels) == before + 1
 
 
