@@ -13,6 +13,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30
+# A stop waits this long before it kills. A page's first visit starts rendering the
+# default session; a process cannot exit until its encoder threads finish, which takes
+# longer than any test wants to wait, and no test reads what a render leaves behind.
+STOP_GRACE_S = 3
 
 
 def free_port() -> int:
@@ -87,7 +91,7 @@ class AppServer:
             assert self.process is not None
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
