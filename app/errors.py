@@ -136,7 +136,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def error_answer(request: Request, exc: AppError | DBAPIError) -> JSONResponse:
     """What the handlers below answer for this error: for middleware that meets one
-    before any route does (DirectPush), so that it answers as the route would."""
+    before any route does (DirectPull, DirectPush), so that it answers as the route would."""
     if isinstance(exc, AppError):
         return await _app_error(request, exc)
     return await _database_error(request, exc)

@@ -6,13 +6,13 @@ this middleware, innermost (every outer middleware's checks, headers, logs and m
 still apply), answers such a request with the route's own function, `pull_answer`.
 
 It takes only what it can read at a glance: a GET of exactly that path, parameters it
-knows, each at most once, in their plain form, and a sign-in cookie. Anything else, and
-any request whose answer is not a plain 200 (no session, an expired one, a database
-error), goes on to the route, which validates, refuses and reports as it always does. The
-route reads again: a refused or failed poll costs two reads, a rare case.
+knows, each at most once, in their plain form, and a sign-in cookie. Anything else goes
+on to the route, which validates and refuses as it always does. Once the poll has been
+read, a refusal (no live session) or a database error is answered here, by the app's own
+error handlers, as the route would answer it (as DirectPush does): reading again through
+the route would only double the wait for a database that is down.
 """
 
-import contextlib
 import re
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import AppError
+from app.errors import AppError, error_answer
 from app.sync.router import MAX_SINCE, pull_answer
 from app.sync.schemas import UUID_PATTERN
 
@@ -65,16 +65,18 @@ class DirectPull:
             return
         request = Request(scope, receive)
         token = request.cookies.get(request.app.state.settings.session_cookie_name)
-        body = None
-        if token:
-            # A refusal or a database error: the route meets it again, and answers it as
-            # usual (any other error is a bug, and goes up to the 500 handler, logged).
-            with contextlib.suppress(AppError, DBAPIError):
-                body = await pull_answer(request, token, *query)
-        if body is None:
+        if not token:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
+        try:
+            body = await pull_answer(request, token, *query)
+        except (AppError, DBAPIError) as error:
+            # Answered as the route would be. Any other error is a bug: it goes up to the
+            # 500 handler, logged.
+            refusal = await error_answer(request, error)
+            await refusal(scope, receive, send)
+            return
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

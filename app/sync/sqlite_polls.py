@@ -8,8 +8,10 @@ conversions of its parameters and columns: the pool checkout, the execution cont
 the reset-on-return around a pooled connection cost several times the query itself.
 
 One statement outside any transaction is its own snapshot, as in autocommit on
-PostgreSQL. A snapshot (from 0, or a page that turns into one) goes to a worker thread
-through the pool, as before, so that no one's long history holds the event loop.
+PostgreSQL. A kept connection found closed is replaced and the read tried once more,
+unseen, as the PostgreSQL polls do with a connection that died while idle. A snapshot
+(from 0, or a page that turns into one) goes to a worker thread through the pool, as
+before, so that no one's long history holds the event loop.
 """
 
 import sqlite3
@@ -57,14 +59,20 @@ class SqlitePolls:
 
     def _read(self, values: dict[str, Any]) -> Sequence[Any]:
         sql, params = self._page.parameters(values)
-        try:
-            raw_rows = self.connection().execute(sql, params).fetchall()
-        except sqlite3.Error as error:
-            self._drop()  # the next poll opens a new one
-            # As SQLAlchemy wraps it: the error handlers answer it as on every route.
-            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
-        # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads them so).
-        return self._page.rows(raw_rows)
+        for attempt in (1, 2):
+            kept = self._connection is not None
+            try:
+                raw_rows = self.connection().execute(sql, params).fetchall()
+                # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads
+                # them so).
+                return self._page.rows(raw_rows)
+            except sqlite3.Error as error:
+                self._drop()  # never kept: closed, or in an unknown state
+                if kept and attempt == 1 and isinstance(error, sqlite3.ProgrammingError):
+                    continue  # the kept one was found closed: once more, on a new one
+                # As SQLAlchemy wraps it: the error handlers answer it as on every route.
+                raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+        raise AssertionError("unreachable")
 
     def connection(self) -> sqlite3.Connection:
         """The polls' connection, opened now if there is none."""

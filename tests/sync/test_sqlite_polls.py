@@ -76,13 +76,15 @@ def test_an_unknown_session_reads_nothing(sync_client: TestClient) -> None:
 def test_a_broken_connection_is_replaced_unseen(sync_client: TestClient) -> None:
     account, phone, cookie = device_with_history(sync_client)
     polls = _polls(sync_client)
-    broken = polls.connection()
-    broken.close()  # as a failed connection would be: every use raises
+    # The poll devices send (answered by DirectPull) and one the route answers.
     for params in ({"since": cookie, "client_id": phone},
                    {"since": cookie, "client_id": phone, "other": "1"}):
+        broken = polls.connection()
+        broken.close()  # as a failed connection would be: every use raises
         answer = account.get("/api/sync/pull", params=params)
         assert answer.status_code == 200, answer.text
-    assert polls.connection() is not broken
+        assert answer.json()["last_applied_seq"] == 1
+        assert polls.connection() is not broken
 
 
 def test_the_poll_connection_cannot_write(sync_client: TestClient) -> None:
