@@ -185,6 +185,9 @@ class TestReminders:
         saves: list[str] = []
         page.on("request", lambda request: saves.append(request.url)
                 if request.method == "PUT" and "/api/reminders" in request.url else None)
+        key_reads: list[str] = []
+        page.on("request", lambda request: key_reads.append(request.url)
+                if request.url.endswith("/api/reminders/key") else None)
 
         # Opened again, nothing changed: nothing is sent again.
         with page.expect_response("**/api/reminders/key"):
@@ -196,10 +199,12 @@ class TestReminders:
         (reminder_server.data_dir / KEY_FILE).unlink()  # a new key is made on start
         reminder_server.start({"PUSH_SERVICES": json.dumps([push_service.origin]),
                                "REMINDER_CHECK_S": "0.2", "VOICE_ENABLED": "false"})
+        key_reads.clear()
         with page.expect_response(lambda response: response.request.method == "PUT"
                                   and "/api/reminders" in response.url) as saved:
             page.goto(reminder_server.url + "/")
         assert saved.value.status == 200
+        assert len(key_reads) == 1  # the key read to notice the change serves the new one
         new_key = page.evaluate("""async () => {
             const { public_key: key } = await (await fetch('/api/reminders/key')).json();
             return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),

@@ -30,9 +30,10 @@ function keyBytes(base64url) {
 const sameKey = (buffer, base64url) => buffer !== null && buffer !== undefined
   && keyBytes(base64url).join() === new Uint8Array(buffer).join();
 
-async function subscription() {
+const serverKey = async () => (await requestJson('/api/reminders/key')).public_key;
+
+async function subscription(publicKey) {
   const registration = await navigator.serviceWorker.ready;
-  const { public_key: publicKey } = await requestJson('/api/reminders/key');
   let current = await registration.pushManager.getSubscription();
   if (current && !sameKey(current.options.applicationServerKey, publicKey)) {
     await current.unsubscribe(); // made for another server key: it would never deliver
@@ -44,7 +45,8 @@ async function subscription() {
 }
 
 // Ask for notifications (once), subscribe, and save the schedule. Returns what was saved.
-export async function setReminder({ time, weekdays }) {
+// `publicKey`: the server's key, when the caller has just fetched it.
+export async function setReminder({ time, weekdays }, publicKey = null) {
   if (!navigator.onLine) {
     throw new ApiError('OFFLINE', 'Connect to the internet to set a reminder.', { offline: true });
   }
@@ -53,7 +55,7 @@ export async function setReminder({ time, weekdays }) {
   }
   let pushSubscription;
   try {
-    pushSubscription = await subscription();
+    pushSubscription = await subscription(publicKey ?? await serverKey());
   } catch (error) {
     if (error instanceof ApiError) throw error;
     throw new ApiError('PUSH_UNAVAILABLE', 'This browser could not sign up for reminders right now. Try again later.');
@@ -94,8 +96,8 @@ export async function keepReminderCurrent() {
   if (Notification.permission !== 'granted') return;
   const registration = await navigator.serviceWorker.ready;
   const current = await registration.pushManager.getSubscription();
-  const { public_key: publicKey } = await requestJson('/api/reminders/key');
+  const publicKey = await serverKey();
   if (saved.time_zone === timeZone() && current?.endpoint === saved.endpoint
       && sameKey(current.options.applicationServerKey, publicKey)) return;
-  await setReminder({ time: saved.time, weekdays: saved.weekdays });
+  await setReminder({ time: saved.time, weekdays: saved.weekdays }, publicKey);
 }
