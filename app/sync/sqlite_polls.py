@@ -84,8 +84,12 @@ class SqlitePolls:
         # In autocommit mode each SELECT is its own read transaction, and no idle
         # connection holds a snapshot that would stop the log's checkpoint.
         connection = self._open()
-        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA query_only=ON")
+        try:
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA query_only=ON")
+        except sqlite3.Error:
+            connection.close()  # never kept half set up
+            raise
         return connection
 
     def _drop(self) -> None:

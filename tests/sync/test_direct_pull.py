@@ -1,6 +1,7 @@
 """DirectPull: the common poll answered without routing, and everything else left to the route."""
 
 import json
+import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
@@ -106,6 +107,28 @@ class TestAnswers:
         assert seen == []
         assert sent[0]["status"] == 401
         assert json.loads(sent[1]["body"])["error"] == "UNAUTHENTICATED"
+
+    def test_a_database_error_is_answered_here_after_one_read(
+        self, sync_client: TestClient
+    ) -> None:
+        account, phone, cookie = device_with_history(sync_client)
+        reads: list[str] = []
+
+        class FailingDisk:  # the poll connection, on a disk that has just failed
+            def execute(self, sql: str, _params: object) -> None:
+                reads.append(sql)
+                raise sqlite3.OperationalError("disk I/O error")
+
+            def close(self) -> None:
+                pass
+
+        sync_client.app.state.polls._connection = FailingDisk()  # type: ignore[attr-defined]
+        middleware, seen = self.routed()
+        sent = _call(middleware, sync_client, f"since={cookie}&client_id={phone}".encode(),
+                     account.token)
+        assert seen == [] and len(reads) == 1
+        assert sent[0]["status"] == 503
+        assert json.loads(sent[1]["body"])["error"] == "DATABASE_UNAVAILABLE"
 
     def test_an_unusual_query_goes_to_the_route(self, sync_client: TestClient) -> None:
         account, phone, cookie = device_with_history(sync_client)
