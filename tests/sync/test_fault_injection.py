@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -69,14 +70,26 @@ def run_fault_injection(servers: list[ServerProcess]) -> FaultStats:
             thread.start()
         # Crash a server at 80%, 60% and 40% of the outboxes still to drain, so every
         # crash lands mid-sync (kill -9: requests in flight are cut, before or after commit).
+        # A crashed server starts again in the background: the next crash comes when the
+        # outboxes reach the next mark, not after a start-up that on a slow machine lasts
+        # long enough for the devices to finish on the other instance. A server is crashed
+        # again only once it is back.
         total = sum(len(d.outbox) for d in devices)
         crashes_mid_sync = 0
-        for crash in range(RESTARTS):
-            threshold = total * (0.8 - 0.2 * crash)
-            while sum(len(d.outbox) for d in devices) > threshold:
-                time.sleep(0.005)
-            crashes_mid_sync += sum(len(d.outbox) for d in devices) > 0
-            servers[crash % len(servers)].restart()
+        with ThreadPoolExecutor(max_workers=len(servers)) as starter:
+            starting: dict[int, Future[None]] = {}
+            for crash in range(RESTARTS):
+                threshold = total * (0.8 - 0.2 * crash)
+                while sum(len(d.outbox) for d in devices) > threshold:
+                    time.sleep(0.005)
+                index = crash % len(servers)
+                if index in starting:
+                    starting.pop(index).result()
+                crashes_mid_sync += sum(len(d.outbox) for d in devices) > 0
+                servers[index].kill()
+                starting[index] = starter.submit(servers[index].start)
+            for started in starting.values():
+                started.result()  # a start that failed fails the test here
         assert crashes_mid_sync == RESTARTS, "a crash came after the devices had finished"
         for thread in threads:
             thread.join(timeout=90)
