@@ -12,15 +12,16 @@ import os
 import re
 import secrets
 import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import orjson
 
 from app.config import Settings
-from app.observability.batched_handler import BatchedStreamHandler
+from app.observability.batched_handler import BatchedStreamHandler, sole_batched_handler
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -80,30 +81,98 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     # A set difference, not a loop over every attribute: this runs for each access line.
     keys = record.__dict__.keys() - _STANDARD_ATTRS
     keys.discard("request_id")
+    return _shown({key: value for key, value in record.__dict__.items() if key in keys})
+
+
+def _shown(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as a line shows them: none whose name starts with `_`, secrets redacted."""
     return {key: "[redacted]" if _is_secret(key) else value
-            for key, value in record.__dict__.items() if key in keys and key[0] != "_"}
+            for key, value in fields.items() if key[0] != "_"}
+
+
+@lru_cache(maxsize=4)
+def _second_text(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _iso_time(created: float) -> str:
+    """`2026-12-03T02:15:35.123+00:00`: UTC, to the millisecond (cut, as a record's msecs)."""
+    second = int(created)
+    return f"{_second_text(second)}.{int((created - second) * 1000):03d}+00:00"
+
+
+class LaterRecord(NamedTuple):
+    """A record as `log_later` keeps it, to be made (or only formatted) with its batch."""
+
+    logger: logging.Logger
+    level: int
+    pathname: str
+    msg: str
+    args: tuple[Any, ...]
+    extra: dict[str, Any]
+    created: float
+    request_id: str | None
+
+    def make(self) -> logging.LogRecord:
+        record = self.logger.makeRecord(self.logger.name, self.level, self.pathname, 0,
+                                        self.msg, self.args, None, extra=self.extra)
+        record.created = self.created
+        record.msecs = int((self.created - int(self.created)) * 1000) + 0.0  # as LogRecord
+        record.request_id = self.request_id
+        return record
+
+
+def log_later(logger: logging.Logger, level: int, pathname: str, msg: str,
+              args: tuple[Any, ...], extra: dict[str, Any]) -> None:
+    """Log as `logger.handle(logger.makeRecord(...))` does, for a line logged per request.
+
+    When the app's batched handler is the only place the line can go (production), it
+    gets the record's makings and formats them with its batch (see batched_handler);
+    otherwise (tests, another handler) the record is made and handled now. The time and
+    request id are this moment's either way.
+    """
+    later = LaterRecord(logger, level, pathname, msg, args, extra, time.time(),
+                        request_id_var.get())
+    handler = sole_batched_handler(logger, level)
+    if handler is None:
+        logger.handle(later.make())
+    else:
+        handler.defer(later)
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        entry.update(_extra_fields(record))
+        entry = _entry(record.created, record.levelname, record.name, record.getMessage(),
+                       getattr(record, "request_id", None), _extra_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        # orjson: a tenth of the standard module's time, on a line written per request.
-        return orjson.dumps(entry, default=str).decode()
+        return _dumps(entry)
+
+    def format_deferred(self, later: LaterRecord) -> str:
+        """The line `format(later.make())` gives, without making the record."""
+        message = later.msg % later.args if later.args else later.msg
+        return _dumps(_entry(later.created, logging.getLevelName(later.level),
+                             later.logger.name, message, later.request_id,
+                             _shown(later.extra)))
+
+
+def _entry(created: float, level: str, logger: str, message: str, request_id: str | None,
+           fields: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"time": _iso_time(created), "level": level, "logger": logger,
+                             "message": message}
+    if request_id:
+        entry["request_id"] = request_id
+    entry.update(fields)
+    return entry
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    # orjson: a tenth of the standard module's time, on a line written per request.
+    return orjson.dumps(entry, default=str).decode()
 
 
 class HumanFormatter(logging.Formatter):

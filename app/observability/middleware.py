@@ -9,7 +9,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.logging import accept_or_make_request_id, request_id_var
+from app.observability.logging import accept_or_make_request_id, log_later, request_id_var
 from app.observability.metrics import UNMATCHED_ROUTE, observe_request
 
 access_log = logging.getLogger("app.access")
@@ -76,12 +76,9 @@ class RequestObservability:
             if access_log.isEnabledFor(level):
                 # The path without its query string; never headers, cookies or bodies.
                 client = scope.get("client")
-                # Made and handled directly: `log()` would walk the stack for a caller's
-                # file and line, which an access line does not need, on every request.
-                record = access_log.makeRecord(
-                    access_log.name, level, __file__, 0,
-                    "%s %s %d %.1f ms", (scope["method"], scope["path"], status,
-                                         duration_s * 1000), None,
+                log_later(
+                    access_log, level, __file__, "%s %s %d %.1f ms",
+                    (scope["method"], scope["path"], status, duration_s * 1000),
                     extra={
                         "method": scope["method"],
                         "route": route,
@@ -91,4 +88,3 @@ class RequestObservability:
                         "client": client[0] if client else None,
                     },
                 )
-                access_log.handle(record)

@@ -6,7 +6,12 @@ import time
 
 import pytest
 
-from app.observability.batched_handler import PIPE_BUF, BatchedStreamHandler
+from app.observability.batched_handler import (
+    DEFERRED_BATCH,
+    PIPE_BUF,
+    BatchedStreamHandler,
+    sole_batched_handler,
+)
 
 
 class Writes(io.StringIO):
@@ -105,3 +110,102 @@ def test_a_failed_write_does_not_stop_later_batches(logger):
     while "written" not in stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert stream.getvalue() == "written\n"
+
+
+class Later:
+    """A deferred record: made only when its batch is written."""
+
+    def __init__(self, logger: logging.Logger, level: int, text: str) -> None:
+        self.logger, self.level, self.text = logger, level, text
+        self.made = 0
+
+    def make(self) -> logging.LogRecord:
+        self.made += 1
+        return self.logger.makeRecord(self.logger.name, self.level, __file__, 0, self.text,
+                                      (), None)
+
+
+def test_deferred_records_are_made_with_their_batch_in_the_order_logged(logger):
+    stream, handler = attach(logger)
+    first = Later(logger, logging.INFO, "deferred 1")
+    handler.defer(first)
+    logger.info("handled at once")
+    handler.defer(Later(logger, logging.INFO, "deferred 2"))
+    assert first.made == 1  # made when a later line had to go after it
+    assert stream.getvalue() == ""
+    handler.flush()
+    assert stream.getvalue() == "deferred 1\nhandled at once\ndeferred 2\n"
+
+
+def test_deferred_records_wait_for_a_batch_not_one_each(logger):
+    stream, handler = attach(logger)
+    deferred = [Later(logger, logging.INFO, f"request {i}") for i in range(DEFERRED_BATCH)]
+    for later in deferred[:-1]:
+        handler.defer(later)
+    assert [later.made for later in deferred] == [0] * DEFERRED_BATCH
+    handler.defer(deferred[-1])
+    assert [later.made for later in deferred] == [1] * DEFERRED_BATCH
+    handler.flush()
+    assert stream.getvalue() == "".join(f"request {i}\n" for i in range(DEFERRED_BATCH))
+
+
+def test_a_deferred_warning_goes_out_at_once_with_the_lines_before_it(logger):
+    stream, handler = attach(logger)
+    handler.defer(Later(logger, logging.INFO, "served"))
+    handler.defer(Later(logger, logging.WARNING, "refused"))
+    assert stream.getvalue() == "served\nrefused\n"
+
+
+def test_a_quiet_moment_still_sees_deferred_lines_soon(logger):
+    stream, handler = attach(logger, interval_s=0.05)
+    handler.defer(Later(logger, logging.INFO, "alone"))
+    deadline = time.monotonic() + 5
+    while stream.getvalue() == "" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == "alone\n"
+
+
+def test_closing_writes_deferred_lines(logger):
+    stream, handler = attach(logger)
+    handler.defer(Later(logger, logging.INFO, "last request"))
+    handler.close()
+    assert stream.getvalue() == "last request\n"
+
+
+class TestSoleBatchedHandler:
+    """Only where logger.handle would give the record to one batched handler, unfiltered."""
+
+    def test_found_through_the_loggers_above(self):
+        parent = logging.getLogger("test.sole")
+        child = logging.getLogger("test.sole.access")
+        handler = BatchedStreamHandler(io.StringIO())
+        parent.addHandler(handler)
+        parent.propagate = False
+        try:
+            assert sole_batched_handler(child, logging.INFO) is handler
+            other = logging.StreamHandler(io.StringIO())
+            child.addHandler(other)  # a second place the line would go
+            assert sole_batched_handler(child, logging.INFO) is None
+            other.setLevel(logging.ERROR)  # ...unless it lets INFO pass by
+            assert sole_batched_handler(child, logging.INFO) is handler
+            child.removeHandler(other)
+            parent.addFilter(lambda record: True)
+            assert sole_batched_handler(child, logging.INFO) is None
+        finally:
+            parent.filters.clear()
+            parent.removeHandler(handler)
+            parent.propagate = True
+            handler.close()
+
+    def test_not_found_for_another_kind_of_handler_or_a_disabled_logger(self, logger):
+        plain = logging.StreamHandler(io.StringIO())
+        logger.addHandler(plain)
+        assert sole_batched_handler(logger, logging.INFO) is None
+        logger.removeHandler(plain)
+        _, handler = attach(logger)
+        assert sole_batched_handler(logger, logging.INFO) is handler
+        logger.disabled = True
+        try:
+            assert sole_batched_handler(logger, logging.INFO) is None
+        finally:
+            logger.disabled = False

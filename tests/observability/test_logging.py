@@ -1,6 +1,11 @@
+import io
 import json
 import logging
 
+import pytest
+
+from app.observability.batched_handler import BatchedStreamHandler, sole_batched_handler
+from app.observability.logging import JsonFormatter, LaterRecord, log_later, request_id_var
 from tests.auth.helpers import CSRF, PASSWORD, sign_up
 
 
@@ -71,3 +76,72 @@ class TestAuthLogs:
         (line,) = [entry for entry in lines(json_log) if entry["logger"] == "app.test"]
         assert line["password"] == line["session_token"] == "[redacted]"
         assert "hunter2" not in server_text(json_log)
+
+
+@pytest.fixture
+def batched_access_log():
+    """The access log as production writes it: to a batched handler alone, JSON lines."""
+    stream = io.StringIO()
+    handler = BatchedStreamHandler(stream, flush_interval_s=60)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("app.access")
+    access.addHandler(handler)
+    access.propagate = False  # pytest's own handlers sit on the root logger
+    try:
+        yield stream, handler
+    finally:
+        access.propagate = True
+        access.removeHandler(handler)
+        handler.close()
+
+
+class TestDeferredAccessLines:
+    def test_each_request_gets_its_own_facts_when_its_line_is_made_later(
+            self, obs_client, batched_access_log):
+        stream, handler = batched_access_log
+        assert sole_batched_handler(logging.getLogger("app.access"), logging.INFO) is handler
+        obs_client.get("/api/routines", headers={"X-Request-ID": "req-first"})
+        obs_client.get("/api/routines/no-such-routine/session?minutes=5",
+                       headers={"X-Request-ID": "req-second"})
+        assert stream.getvalue() == ""  # waiting for their batch
+        handler.flush()
+        first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert (first["request_id"], first["route"], first["status"]) == (
+            "req-first", "/api/routines", 200)
+        assert (second["request_id"], second["path"], second["status"]) == (
+            "req-second", "/api/routines/no-such-routine/session", 404)
+        assert second["route"] == "/api/routines/{routine_id}/session"
+        assert second["message"].startswith("GET /api/routines/no-such-routine/session 404 ")
+        assert second["level"] == "INFO" and second["logger"] == "app.access"
+
+    def test_a_denial_still_goes_out_at_once(self, obs_client, batched_access_log):
+        stream, _ = batched_access_log
+        obs_client.get("/api/auth/me")
+        (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+        assert (line["status"], line["level"]) == (401, "WARNING")
+
+    def test_a_deferred_line_is_the_line_the_record_would_give(self):
+        logger = logging.getLogger("app.access")
+        later = LaterRecord(logger, logging.INFO, __file__, "%s %s %d %.1f ms",
+                            ("GET", "/api/ünïcode", 200, 1.25),
+                            {"route": "/api/x", "status": 200, "session_token": "t0k3n",
+                             "_private": 1, "client": None},
+                            1_796_000_000.9996, "req-same")
+        formatter = JsonFormatter()
+        line = formatter.format_deferred(later)
+        assert line == formatter.format(later.make())
+        entry = json.loads(line)
+        assert entry["time"] == "2026-11-30T00:53:20.999+00:00"
+        assert entry["session_token"] == "[redacted]" and "_private" not in entry
+
+    def test_with_another_handler_the_line_is_handled_at_once(self, caplog):
+        with caplog.at_level(logging.INFO, logger="app.access"):
+            token = request_id_var.set("req-now")
+            try:
+                log_later(logging.getLogger("app.access"), logging.INFO, __file__,
+                          "%s", ("now",), {"route": "/api/x"})
+            finally:
+                request_id_var.reset(token)
+        (record,) = caplog.records
+        assert (record.getMessage(), record.route, record.request_id) == (
+            "now", "/api/x", "req-now")
