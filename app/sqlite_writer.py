@@ -1,4 +1,4 @@
-"""SQLite: devices' pushes written on one connection of the process's own, one at a time.
+"""SQLite: devices' pushes written on one connection of the process's own, in turn.
 
 SQLite lets one writer at a time into the file. Pushes through the pool would each take a
 connection and a worker thread, then wait for the write lock in SQLite's busy handler,
@@ -7,15 +7,26 @@ unlucky pushes wait many times longer than the rest. Here a push waits its turn 
 event loop, first come first served, and then writes at once, on a connection kept
 open, through app.direct_sql (SQLAlchemy's machinery costs more than the push's SQL).
 
+Pushes that ask while another is being written go together, in order, in the next
+transaction (a group commit): one hop to a worker thread, one BEGIN and one COMMIT for all
+of them, and the pages they share (the index pages of sessions and devices, say) written
+to the WAL once, not once each. Each push in a group runs in a savepoint of its own, so a
+push that fails leaves nothing, and the others are written as if it had never asked.
+A failure of the transaction itself (the disk, say) fails every push of the group, as it
+would have failed each of them alone; nothing of any of them is kept.
+
 Other processes, and other writes of this one, still meet the lock in the busy handler,
 as before. A connection that fails is closed; the next push opens a new one.
 """
 
+import asyncio
+import contextvars
 import sqlite3
+from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-import anyio
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -24,31 +35,109 @@ from app.db import apply_sqlite_pragmas, sqlite_connector
 from app.direct_sql import DirectConnection, DirectStatement
 
 T = TypeVar("T")
+Work = Callable[["DirectConnection"], Any]
+# A group's pushes wait for each other's statements before anyone hears back: a bound keeps
+# the first one's wait short. 50 devices pushing at once make two groups.
+MAX_GROUP = 32
+
+
+@dataclass
+class _Failed:
+    error: Exception
+
+
+@dataclass
+class _Turn:
+    work: Work
+    answer: "asyncio.Future[Any]" = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+    # The asking request's context (its request id, say), for whatever its work logs.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+    def run(self, db: DirectConnection) -> Any:
+        return self.context.run(self.work, db)
 
 
 class SqliteWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_group: int = MAX_GROUP) -> None:
         self._open = sqlite_connector(engine)
         self._dialect = engine.dialect
         self._statements: dict[tuple[int, tuple[str, ...]], DirectStatement] = {}
-        self._turn = anyio.Lock(fast_acquire=True)  # fair: waiters are served in order
+        self.max_group = max_group
+        self._waiting: deque[_Turn] = deque()  # in the order they asked
+        self._writing: asyncio.Task[None] | None = None  # while there are groups to write
         self._connection: DirectConnection | None = None
 
     async def run(self, work: Callable[[DirectConnection], T]) -> T:
-        """Run work in one transaction (committed when it returns, rolled back when it
-        raises), after every push that asked before it."""
-        async with self._turn:
-            return await run_in_threadpool(self._transaction, work)
+        """Run work in a transaction, after every push that asked before it: committed
+        when it returns (with the others of its group), undone when it raises."""
+        turn = _Turn(work)
+        self._waiting.append(turn)
+        if self._writing is None:
+            self._writing = asyncio.get_running_loop().create_task(self._write_groups())
+        result: T = await turn.answer
+        return result
 
-    def _transaction(self, work: Callable[[DirectConnection], T]) -> T:
+    async def _write_groups(self) -> None:
+        try:
+            while self._waiting:
+                group: list[_Turn] = []
+                while self._waiting and len(group) < self.max_group:
+                    turn = self._waiting.popleft()
+                    if not turn.answer.done():  # a caller gone before its turn: skipped
+                        group.append(turn)
+                if not group:
+                    continue
+                try:
+                    outcomes = await run_in_threadpool(self._transaction,
+                                                       [turn.run for turn in group])
+                except Exception as error:
+                    outcomes = [_Failed(error)] * len(group)
+                except BaseException:  # cancelled: the group hears nothing more
+                    for turn in group:
+                        turn.answer.cancel()
+                    raise
+                for turn, outcome in zip(group, outcomes, strict=True):
+                    if turn.answer.done():
+                        continue
+                    if isinstance(outcome, _Failed):
+                        turn.answer.set_exception(outcome.error)
+                    else:
+                        turn.answer.set_result(outcome)
+        finally:
+            self._writing = None
+            for turn in self._waiting:  # only if this task was cancelled: none is left
+                turn.answer.cancel()
+
+    def _transaction(self, works: list[Work]) -> list[Any]:
+        """Each work's result, or its error as _Failed; all committed together. An error of
+        the transaction itself is raised, and nothing is kept."""
         raw = self._begin()
         try:
-            result = work(self._direct())
+            if len(works) == 1:  # alone: its own error undoes the transaction, as before
+                outcomes: list[Any] = [works[0](self._direct())]
+            else:
+                outcomes = [self._in_savepoint(raw, work) for work in works]
             _driver(raw.execute, "COMMIT")
-            return result
+            return outcomes
         except BaseException as error:
             self._end(raw, error)
             raise
+
+    def _in_savepoint(self, raw: sqlite3.Connection, work: Work) -> Any:
+        _driver(raw.execute, "SAVEPOINT push")
+        try:
+            result = work(self._direct())
+        except Exception as error:
+            try:
+                _driver(raw.execute, "ROLLBACK TO push")
+                _driver(raw.execute, "RELEASE push")
+            except DBAPIError:
+                # SQLite undid the whole transaction (a full disk, say): the group fails.
+                raise error from None
+            return _Failed(error)
+        _driver(raw.execute, "RELEASE push")
+        return result
 
     def _begin(self) -> sqlite3.Connection:
         """BEGIN IMMEDIATE: the write lock now, before anything is read (as lock_user's
@@ -105,8 +194,10 @@ class SqliteWriter:
             connection.driver_connection.close()
 
     async def close(self) -> None:
-        async with self._turn:
-            self._drop()
+        """Close the connection once the pushes that asked have been written."""
+        while self._writing is not None:
+            await asyncio.shield(self._writing)
+        self._drop()
 
 
 def _driver(execute: Callable[[str], object], sql: str) -> None:

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.direct_sql import DirectConnection
 from app.main import create_app
+from app.observability.logging import request_id_var
 from app.sqlite_writer import SqliteWriter
 from app.sync import service
 from app.sync.schemas import PushRequest
@@ -221,3 +222,148 @@ def test_a_database_that_cannot_be_opened_is_a_503_not_a_500(tmp_path: Path) -> 
     writer = SqliteWriter(engine)
     with pytest.raises(OperationalError):
         run_async(writer.run(lambda _db: None))
+
+
+# -- group commit: pushes that ask while another is written go together ------------------
+
+@pytest.fixture
+def probe_engine(make_app_settings: Callable[..., Settings]) -> Any:
+    """The app's migrated SQLite file, with a table each test's work writes its name to."""
+    with TestClient(create_app(make_app_settings())) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE probe (name TEXT NOT NULL)")
+    return engine
+
+
+def _written(engine: Any) -> list[str]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT name FROM probe ORDER BY rowid")
+        return [name for name, in rows]
+
+
+def _write(name: str, then: Callable[[DirectConnection], None] = lambda _db: None
+           ) -> Callable[[DirectConnection], str]:
+    def work(db: DirectConnection) -> str:
+        db.driver_connection.execute("INSERT INTO probe VALUES (?)", (name,))
+        then(db)
+        return f"{name} done"
+    return work
+
+
+def _in_one_go(engine: Any, works: list[Callable[[DirectConnection], Any]],
+               statements: list[str] | None = None) -> list[Any]:
+    """Each work's result (or error), the first asked alone and the rest while it writes."""
+    async def ask() -> list[Any]:
+        writer = SqliteWriter(engine)  # made in this event loop, which it serves
+        if statements is not None:
+            writer.connection().set_trace_callback(
+                lambda sql: statements.append(sql.split()[0].lower()))
+        outcomes: list[Any] = [None] * len(works)
+
+        async def one(index: int) -> None:
+            try:
+                outcomes[index] = await writer.run(works[index])
+            except Exception as error:
+                outcomes[index] = error
+
+        async with anyio.create_task_group() as tasks:
+            for index in range(len(works)):
+                tasks.start_soon(one, index)
+                await anyio.sleep(0)  # asked in this order
+        await writer.close()
+        return outcomes
+
+    return run_async(ask())
+
+
+def _slowly(_db: DirectConnection) -> None:
+    time.sleep(0.05)  # the others ask meanwhile
+
+
+def test_pushes_asking_meanwhile_are_written_in_one_transaction_each_with_its_answer(
+    probe_engine: Any,
+) -> None:
+    statements: list[str] = []
+    names = [f"push {i}" for i in range(6)]
+    works = [_write(names[0], _slowly)] + [_write(name) for name in names[1:]]
+    outcomes = _in_one_go(probe_engine, works, statements)
+    assert outcomes == [f"{name} done" for name in names]
+    assert _written(probe_engine) == names  # in the order they asked
+    assert statements.count("begin") == 2 and statements.count("commit") == 2
+
+
+def test_a_push_failing_in_a_group_leaves_nothing_and_the_others_are_written(
+    probe_engine: Any,
+) -> None:
+    def fail(_db: DirectConnection) -> None:
+        raise RuntimeError("refused after writing")
+
+    works = [_write("first", _slowly), _write("second"), _write("refused", fail),
+             _write("fourth")]
+    outcomes = _in_one_go(probe_engine, works)
+    assert outcomes[:2] == ["first done", "second done"] and outcomes[3] == "fourth done"
+    assert isinstance(outcomes[2], RuntimeError)
+    assert _written(probe_engine) == ["first", "second", "fourth"]
+
+
+def test_a_failed_transaction_fails_every_push_of_its_group_and_keeps_none(
+    probe_engine: Any,
+) -> None:
+    def disk_failure(db: DirectConnection) -> None:
+        # As SQLite does on a full disk: the whole transaction is undone, then the error.
+        db.driver_connection.execute("ROLLBACK")
+        raise OperationalError("INSERT", None, sqlite3.OperationalError("database or disk is full"))
+
+    works = [_write("alone", _slowly), _write("before"), _write("failing", disk_failure),
+             _write("after")]
+    outcomes = _in_one_go(probe_engine, works)
+    assert outcomes[0] == "alone done"
+    assert all(isinstance(outcome, OperationalError) for outcome in outcomes[1:])
+    assert _written(probe_engine) == ["alone"]
+    assert _in_one_go(probe_engine, [_write("next")]) == ["next done"]
+    assert _written(probe_engine) == ["alone", "next"]
+
+
+def test_a_caller_gone_before_its_turn_is_not_written(probe_engine: Any) -> None:
+    async def ask_then_leave() -> list[str]:
+        writer = SqliteWriter(probe_engine)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(writer.run, _write("stays", _slowly))
+            await anyio.sleep(0.01)
+            with anyio.move_on_after(0.01):  # gives up while the first one writes
+                await writer.run(_write("left"))
+            tasks.start_soon(writer.run, _write("asked later"))
+        await writer.close()
+        return _written(probe_engine)
+
+    assert run_async(ask_then_leave()) == ["stays", "asked later"]
+
+
+def test_each_push_of_a_group_runs_in_its_own_request_context(probe_engine: Any) -> None:
+    # What a push logs carries its own request's id, not that of the group's first push.
+    async def ask() -> list[str | None]:
+        writer = SqliteWriter(probe_engine)
+
+        async def one(request_id: str, slow: bool) -> str | None:
+            request_id_var.set(request_id)
+
+            def work(_db: DirectConnection) -> str | None:
+                if slow:
+                    time.sleep(0.05)
+                return request_id_var.get()
+            return await writer.run(work)
+
+        answers: dict[str, str | None] = {}
+
+        async def keep(request_id: str, slow: bool) -> None:
+            answers[request_id] = await one(request_id, slow)
+
+        async with anyio.create_task_group() as tasks:
+            for number in range(4):
+                tasks.start_soon(keep, f"req-{number}", number == 0)
+                await anyio.sleep(0)
+        await writer.close()
+        return [answers[f"req-{number}"] for number in range(4)]
+
+    assert run_async(ask()) == [f"req-{number}" for number in range(4)]
