@@ -31,8 +31,8 @@ def apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # The app's WalCheckpointer copies the log into the database file every second: a
-    # commit that crosses the default limit (1,000 pages) would otherwise do it and wait
+    # The app's WalCheckpointer copies the log into the database file 10 times a second:
+    # a commit that crosses the default limit (1,000 pages) would otherwise do it and wait
     # for the disk. The far limit only bounds the log should that thread fail, and a log
     # grown by a burst is cut back once it has been copied.
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_FAR_LIMIT_PAGES}")
