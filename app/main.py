@@ -142,13 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.kept_answers = KeptAnswers()
     app.state.reminder_budget = AddressBudget(
         make_counter(settings, 3600, "reminder"), settings.reminder_saves_per_hour)
-    # Innermost, like the replay below: they answer after every outer check and header.
+    # Innermost: they answer after every outer check and header.
     sync_routes = {getattr(route, "path", None): route for route in sync_router.routes}
     app.add_middleware(DirectPush, route=sync_routes[PUSH_PATH])
     app.add_middleware(DirectPull, route=sync_routes[PULL_PATH])
-    # A replay still passes every check and header of the middleware outside it.
-    app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
-                       routes=UNCHANGING_ROUTES)
     app.add_middleware(CsrfMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.include_router(health_router)
@@ -161,6 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reminders_router)
     mount_pwa(app, settings.app_build)
     add_security_headers(app)
+    # Just inside the request middleware: a replay is sent as kept, security headers and
+    # all, and still gets its own request id, access line and metrics.
+    app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
+                       routes=UNCHANGING_ROUTES)
     # Outermost: its request id and timing cover every other middleware's answers too.
     app.add_middleware(RequestObservability)
     return app

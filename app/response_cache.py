@@ -3,9 +3,11 @@
 The built-in routines and a rendered session's script are the same for everyone and for
 the life of the process, and phones ask for them on every start. Routing and dependency
 solving cost more than such an answer; this middleware keeps the first 200 answer of each
-such GET (by path and query string) and sends it again as it was. Answers pass through
-every outer middleware as usual, so each replay still gets its request id, access line,
-metrics and security headers.
+such GET (by scheme, path and query string) and sends it again as it was, security
+headers included (HSTS goes with HTTPS only: hence the scheme). It sits just inside the
+request middleware, so each replay still gets its own request id, access line and
+metrics; the checks between them (CSRF, the body limit) never refuse a GET without a body,
+and a GET with one is never replayed.
 
 Only routes named by the app are kept, only 200 answers without cookies, and only a
 bounded number of them (least recently used go first).
@@ -31,23 +33,27 @@ class KeptAnswer:
     route: Any  # the matched route, so metrics and logs name it as on the first answer
 
 
+# Scheme, path, query string.
+AnswerKey = tuple[str, str, bytes]
+
+
 class KeptAnswers:
-    """The kept answers by (path, query string), least recently used first."""
+    """The kept answers by AnswerKey, least recently used first."""
 
     def __init__(self, max_entries: int = 512) -> None:
         self.max_entries = max_entries
-        self._answers: OrderedDict[tuple[str, bytes], KeptAnswer] = OrderedDict()
+        self._answers: OrderedDict[AnswerKey, KeptAnswer] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._answers)
 
-    def get(self, key: tuple[str, bytes]) -> KeptAnswer | None:
+    def get(self, key: AnswerKey) -> KeptAnswer | None:
         answer = self._answers.get(key)
         if answer is not None:
             self._answers.move_to_end(key)
         return answer
 
-    def keep(self, key: tuple[str, bytes], answer: KeptAnswer) -> None:
+    def keep(self, key: AnswerKey, answer: KeptAnswer) -> None:
         self._answers[key] = answer
         self._answers.move_to_end(key)
         while len(self._answers) > self.max_entries:
@@ -70,10 +76,10 @@ class ReplayUnchangingAnswers:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET"
-                or not scope["path"].startswith(self.prefixes)):
+                or not scope["path"].startswith(self.prefixes) or _has_body(scope)):
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], scope["query_string"])
+        key = (scope["scheme"], scope["path"], scope["query_string"])
         kept = self.answers.get(key)
         if kept is not None:
             scope["route"] = kept.route
@@ -83,7 +89,7 @@ class ReplayUnchangingAnswers:
             return
         await self.app(scope, receive, self._keeper(scope, key, send))
 
-    def _keeper(self, scope: Scope, key: tuple[str, bytes], send: Send) -> Send:
+    def _keeper(self, scope: Scope, key: AnswerKey, send: Send) -> Send:
         headers: list[tuple[bytes, bytes]] | None = None
         chunks: list[bytes] = []
         size = 0
@@ -109,3 +115,10 @@ class ReplayUnchangingAnswers:
             await send(message)
 
         return send_and_keep
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+            return True
+    return False

@@ -76,6 +76,24 @@ def test_a_replay_is_logged_and_counted_under_its_route(client, caplog):
     assert routine_reads_counted(client) == counted + 1
 
 
+def test_hsts_goes_with_https_replays_only(client):
+    plain = [client.get("/api/routines") for _ in range(2)]
+    secure = [client.get("https://testserver/api/routines") for _ in range(2)]
+    assert all("strict-transport-security" not in answer.headers for answer in plain)
+    assert all("strict-transport-security" in answer.headers for answer in secure)
+    assert len(kept(client)) == 2
+
+
+def test_a_get_with_a_body_is_never_replayed_and_meets_the_body_limit(client):
+    client.get("/api/routines")
+    assert len(kept(client)) == 1
+    too_big = client.request("GET", "/api/routines", content=b"x" * 2_000_000)
+    assert too_big.status_code == 413
+    assert too_big.json()["error"] == "PAYLOAD_TOO_LARGE"
+    with_body = client.request("GET", "/api/routines", content=b"{}")
+    assert with_body.status_code == 200  # answered by the route itself
+
+
 def test_refusals_and_errors_are_never_kept(client):
     for _ in range(2):
         assert client.get("/api/routines/no-such-routine/session").status_code == 404
@@ -102,12 +120,13 @@ def test_each_query_string_is_its_own_answer(client):
 def test_the_least_recently_used_answer_goes_first():
     answers = KeptAnswers(max_entries=2)
     for path in ("/a", "/b"):
-        answers.keep((path, b""), KeptAnswer([], path.encode(), None))
-    assert answers.get(("/a", b"")) is not None  # /a is now the most recent
-    answers.keep(("/c", b""), KeptAnswer([], b"/c", None))
+        answers.keep(("http", path, b""), KeptAnswer([], path.encode(), None))
+    assert answers.get(("http", "/a", b"")) is not None  # /a is now the most recent
+    answers.keep(("http", "/c", b""), KeptAnswer([], b"/c", None))
     assert len(answers) == 2
-    assert answers.get(("/b", b"")) is None
-    assert answers.get(("/a", b"")) is not None and answers.get(("/c", b"")) is not None
+    assert answers.get(("http", "/b", b"")) is None
+    assert answers.get(("http", "/a", b"")) is not None
+    assert answers.get(("http", "/c", b"")) is not None
 
 
 def test_an_answer_over_the_size_cap_passes_whole_but_is_not_kept():
@@ -126,7 +145,8 @@ def test_an_answer_over_the_size_cap_passes_whole_but_is_not_kept():
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message.get("body", b""))
 
-    scope = {"type": "http", "method": "GET", "path": "/big", "query_string": b""}
+    scope = {"type": "http", "method": "GET", "scheme": "http", "path": "/big",
+             "query_string": b"", "headers": []}
     run_async(app(scope, None, send))  # type: ignore[arg-type]
     assert b"".join(sent) == big
     assert len(answers) == 0
