@@ -8,6 +8,7 @@ import io
 import json
 import math
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,11 @@ def _by_name(figures: list[Figure]) -> dict[str, Figure]:
 
 
 def test_load_mix_loses_and_duplicates_nothing() -> None:
-    result = load.run(duration_s=3, devices=4, accounts=2, baseline_s=1, database="sqlite")
+    # In a thread of its own: the load test runs its own event loop, and after a browser
+    # test Playwright keeps one running in this thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(load.run, duration_s=3, devices=4, accounts=2, baseline_s=1,
+                             database="sqlite").result()
 
     checks = result["reconcile"]
     assert checks["expected"] > 0, "the devices made no records: the check would be empty"
