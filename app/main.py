@@ -111,12 +111,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await sender.close()
+        # Pushes still waiting are written before the last checkpoint copies the log.
+        if app.state.sqlite_writer is not None:
+            await app.state.sqlite_writer.close()
         if checkpointer:
             checkpointer.stop()
         if app.state.polls is not None:
             await app.state.polls.close()
-        if app.state.sqlite_writer is not None:
-            await app.state.sqlite_writer.close()
         engine.dispose()
 
 

@@ -12,8 +12,9 @@ transaction (a group commit): one hop to a worker thread, one BEGIN and one COMM
 of them, and the pages they share (the index pages of sessions and devices, say) written
 to the WAL once, not once each. Each push in a group runs in a savepoint of its own, so a
 push that fails leaves nothing, and the others are written as if it had never asked.
-A failure of the transaction itself (the disk, say) fails every push of the group, as it
-would have failed each of them alone; nothing of any of them is kept.
+A failure of the transaction itself fails every push of the group, and nothing of any of
+them is kept: a disk that fills up, even if only one push of the group filled it. Devices
+send their pushes again. This needs asyncio (uvicorn's loop), not any anyio backend.
 
 Other processes, and other writes of this one, still meet the lock in the busy handler,
 as before. A connection that fails is closed; the next push opens a new one.
@@ -21,6 +22,7 @@ as before. A connection that fails is closed; the next push opens a new one.
 
 import asyncio
 import contextvars
+import copy
 import sqlite3
 from collections import deque
 from collections.abc import Callable
@@ -58,6 +60,32 @@ class _Turn:
         return self.context.run(self.work, db)
 
 
+def _answer(turn: _Turn, outcome: Any) -> None:
+    if turn.answer.done():
+        return  # its caller is gone
+    if not isinstance(outcome, _Failed):
+        turn.answer.set_result(outcome)
+        return
+    error: Exception = outcome.error
+    if isinstance(error, StopIteration):  # a future cannot hold one, as a coroutine cannot
+        error = RuntimeError(f"a push raised StopIteration: {error!r}")
+    turn.answer.set_exception(error)
+
+
+def _each_its_own(error: Exception, count: int) -> list[_Failed]:
+    """The failure of a whole group, once per push: one exception object raised in many
+    tasks at once would gather all their tracebacks."""
+    failures = [_Failed(error)]
+    for _ in range(count - 1):
+        try:
+            copied = copy.copy(error)
+        except Exception:
+            copied = error
+        copied.__cause__ = error.__cause__
+        failures.append(_Failed(copied))
+    return failures
+
+
 class SqliteWriter:
     def __init__(self, engine: Engine, max_group: int = MAX_GROUP) -> None:
         self._open = sqlite_connector(engine)
@@ -66,6 +94,9 @@ class SqliteWriter:
         self.max_group = max_group
         self._waiting: deque[_Turn] = deque()  # in the order they asked
         self._writing: asyncio.Task[None] | None = None  # while there are groups to write
+        # The worker thread's transaction: it runs to its end even if the task above is
+        # cancelled, and nothing else may use the connection until then.
+        self._in_flight: asyncio.Future[list[Any]] | None = None
         self._connection: DirectConnection | None = None
 
     async def run(self, work: Callable[[DirectConnection], T]) -> T:
@@ -79,35 +110,41 @@ class SqliteWriter:
         return result
 
     async def _write_groups(self) -> None:
+        group: list[_Turn] = []
         try:
+            await self._transaction_ended()
             while self._waiting:
-                group: list[_Turn] = []
-                while self._waiting and len(group) < self.max_group:
-                    turn = self._waiting.popleft()
-                    if not turn.answer.done():  # a caller gone before its turn: skipped
-                        group.append(turn)
+                group = self._next_group()
                 if not group:
                     continue
+                self._in_flight = asyncio.ensure_future(
+                    run_in_threadpool(self._transaction, [turn.run for turn in group]))
                 try:
-                    outcomes = await run_in_threadpool(self._transaction,
-                                                       [turn.run for turn in group])
+                    outcomes = await asyncio.shield(self._in_flight)
                 except Exception as error:
-                    outcomes = [_Failed(error)] * len(group)
-                except BaseException:  # cancelled: the group hears nothing more
-                    for turn in group:
-                        turn.answer.cancel()
-                    raise
+                    outcomes = _each_its_own(error, len(group))
                 for turn, outcome in zip(group, outcomes, strict=True):
-                    if turn.answer.done():
-                        continue
-                    if isinstance(outcome, _Failed):
-                        turn.answer.set_exception(outcome.error)
-                    else:
-                        turn.answer.set_result(outcome)
+                    _answer(turn, outcome)
+                group = []
         finally:
+            # Reached with turns left only if this task is cancelled (the loop is closing):
+            # whoever still waits hears so, rather than waiting forever.
             self._writing = None
-            for turn in self._waiting:  # only if this task was cancelled: none is left
+            for turn in [*group, *self._waiting]:
                 turn.answer.cancel()
+            self._waiting.clear()
+
+    def _next_group(self) -> list[_Turn]:
+        group: list[_Turn] = []
+        while self._waiting and len(group) < self.max_group:
+            turn = self._waiting.popleft()
+            if not turn.answer.done():  # a caller gone before its turn: skipped
+                group.append(turn)
+        return group
+
+    async def _transaction_ended(self) -> None:
+        if self._in_flight is not None and not self._in_flight.done():
+            await asyncio.wait({self._in_flight})
 
     def _transaction(self, works: list[Work]) -> list[Any]:
         """Each work's result, or its error as _Failed; all committed together. An error of
@@ -196,7 +233,8 @@ class SqliteWriter:
     async def close(self) -> None:
         """Close the connection once the pushes that asked have been written."""
         while self._writing is not None:
-            await asyncio.shield(self._writing)
+            await asyncio.wait({self._writing})
+        await self._transaction_ended()
         self._drop()
 
 

@@ -1,5 +1,6 @@
 """SQLite: pushes written on the writer's own connection, one at a time, as the pool would."""
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -367,3 +368,69 @@ def test_each_push_of_a_group_runs_in_its_own_request_context(probe_engine: Any)
         return [answers[f"req-{number}"] for number in range(4)]
 
     assert run_async(ask()) == [f"req-{number}" for number in range(4)]
+
+
+def test_closing_writes_every_push_that_asked_first(probe_engine: Any) -> None:
+    async def ask_then_close() -> list[str]:
+        writer = SqliteWriter(probe_engine, max_group=2)
+        asked = [asyncio.ensure_future(writer.run(_write(f"push {i}", _slowly)))
+                 for i in range(5)]
+        await asyncio.sleep(0)
+        await writer.close()  # three groups still to write
+        assert [push.result() for push in asked] == [f"push {i} done" for i in range(5)]
+        return _written(probe_engine)
+
+    assert run_async(ask_then_close()) == [f"push {i}" for i in range(5)]
+
+
+def test_a_push_raising_stop_iteration_is_answered_and_its_group_goes_on(
+    probe_engine: Any,
+) -> None:
+    def stray_next(_db: DirectConnection) -> None:
+        next(iter(()))
+
+    works = [_write("first", _slowly), _write("second"), _write("odd", stray_next),
+             _write("fourth")]
+    outcomes = _in_one_go(probe_engine, works)
+    assert isinstance(outcomes[2], RuntimeError)
+    assert [outcomes[i] for i in (0, 1, 3)] == ["first done", "second done", "fourth done"]
+    assert _written(probe_engine) == ["first", "second", "fourth"]
+
+
+def test_a_caller_gone_while_its_group_is_written_is_still_written_and_others_go_on(
+    probe_engine: Any,
+) -> None:
+    async def leave_mid_group() -> tuple[list[str], str]:
+        writer = SqliteWriter(probe_engine)
+        first = asyncio.ensure_future(writer.run(_write("first", _slowly)))
+        await asyncio.sleep(0.01)
+        left = asyncio.ensure_future(writer.run(_write("left while written", _slowly)))
+        await asyncio.sleep(0.07)  # its group is being written now
+        left.cancel()
+        later = await writer.run(_write("later"))
+        await first
+        await writer.close()
+        return _written(probe_engine), later
+
+    written, later = run_async(leave_mid_group())
+    assert written == ["first", "left while written", "later"] and later == "later done"
+
+
+def test_a_transaction_outlives_a_cancelled_writer_and_close_waits_for_it(
+    probe_engine: Any,
+) -> None:
+    # As when the event loop closes under a group: the worker thread still ends its
+    # transaction, and the connection is closed only after it.
+    async def cancel_mid_group() -> bool:
+        writer = SqliteWriter(probe_engine)
+        asked = asyncio.ensure_future(writer.run(_write("in flight", _slowly)))
+        await asyncio.sleep(0.01)
+        assert writer._writing is not None
+        writer._writing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asked  # its caller hears that the writer stopped
+        await writer.close()
+        return True
+
+    assert run_async(cancel_mid_group())
+    assert _written(probe_engine) == ["in flight"]
