@@ -33,6 +33,7 @@ class WalCheckpointer:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._connection: sqlite3.Connection | None = None
+        self._failing = False  # since the last round that worked
 
     def start(self) -> None:
         self._thread.start()
@@ -61,8 +62,15 @@ class WalCheckpointer:
             self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
             # A full disk or a lost file: the log keeps every commit meanwhile, and the
-            # next round tries again (on a new connection). Worth a look, never a crash.
-            log.warning("WAL checkpoint failed; will retry", exc_info=True)
+            # next round tries again (on a new connection). Worth a look, never a crash;
+            # one line when it starts failing and one when it works again, not ten a second.
+            if not self._failing:
+                log.warning("WAL checkpoint failed; will retry", exc_info=True)
+            self._failing = True
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            return
+        if self._failing:
+            log.info("WAL checkpoints work again")
+            self._failing = False

@@ -1,5 +1,6 @@
 """The write-ahead log reaches the database file on the checkpointer's thread, not in commits."""
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -87,19 +88,24 @@ class TestWalCheckpointer:
         assert rests_in_database_file(database) == 50
 
 
-    def test_a_failed_round_is_retried(self, tmp_path: Path) -> None:
+    def test_a_failed_round_is_retried(self, tmp_path: Path,
+                                       caplog: pytest.LogCaptureFixture) -> None:
         database = tmp_path / "not-yet" / "rest.db"  # cannot be opened: no such folder
         checkpointer = WalCheckpointer(str(database), every_s=0.05)
-        checkpointer.start()
-        try:
-            time.sleep(0.2)  # a few failed rounds
-            database.parent.mkdir()
-            writer = logged_writer(database)
-            commit_rows(writer, 30)
-            assert eventually(lambda: rests_in_database_file(database) == 30)
-            writer.close()
-        finally:
-            checkpointer.stop()
+        with caplog.at_level(logging.INFO, logger="app.wal_checkpoint"):
+            checkpointer.start()
+            try:
+                time.sleep(0.3)  # a few failed rounds
+                database.parent.mkdir()
+                writer = logged_writer(database)
+                commit_rows(writer, 30)
+                assert eventually(lambda: rests_in_database_file(database) == 30)
+                writer.close()
+            finally:
+                checkpointer.stop()
+        # One line as the failures start and one as they end, not one per round.
+        assert [record.getMessage() for record in caplog.records] == [
+            "WAL checkpoint failed; will retry", "WAL checkpoints work again"]
 
 
 class TestTheAppsCommits:
