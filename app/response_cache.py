@@ -79,7 +79,7 @@ class ReplayUnchangingAnswers:
                 or not scope["path"].startswith(self.prefixes) or _has_body(scope)):
             await self.app(scope, receive, send)
             return
-        key = (scope["scheme"], scope["path"], scope["query_string"])
+        key = (scope.get("scheme", "http"), scope["path"], scope["query_string"])
         kept = self.answers.get(key)
         if kept is not None:
             scope["route"] = kept.route
