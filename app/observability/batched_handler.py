@@ -9,8 +9,9 @@ thread. Closing (at exit too, through logging.shutdown) writes what is left; a k
 process loses at most that last fraction of a second of INFO lines.
 
 A line logged on every request can also skip logging's machinery: `defer` takes what the
-record would be made of, and the record is made and formatted with its batch, just before
-it is written. Made and formatted one at a time, among a request's other work, an access
+record would be made of, and the line is formatted with its batch, just before it is
+written (by the formatter straight from those facts, when it knows how; else from the
+record, made then). Made and formatted one at a time, among a request's other work, an access
 line cost about as much as the rest of a replayed answer; in a batch, a fraction of that.
 """
 
@@ -149,6 +150,13 @@ def sole_batched_handler(logger: logging.Logger, level: int) -> BatchedStreamHan
     return found
 
 
+def _flush_before_fork() -> None:
+    # Lines still held would be written twice: by the parent and by the child.
+    for handler in list(_live):
+        with contextlib.suppress(Exception):  # a failing stream must not stop the fork
+            handler.flush()
+
+
 def _restart_flushers_after_fork() -> None:
     # Threads do not survive fork: a worker forked from a parent that logged needs its own.
     for handler in list(_live):
@@ -156,4 +164,4 @@ def _restart_flushers_after_fork() -> None:
             handler._start_flusher()
 
 
-os.register_at_fork(after_in_child=_restart_flushers_after_fork)
+os.register_at_fork(before=_flush_before_fork, after_in_child=_restart_flushers_after_fork)

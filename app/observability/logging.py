@@ -3,6 +3,8 @@
 The request id lives in a context variable set by the request middleware; a log record
 factory copies it onto every record when the record is made, so any handler (ours, pytest's
 caplog, a library's) sees it, including lines written from a sync route's worker thread.
+Access lines, logged per request through `log_later`, carry the id they were logged with
+even when their record is made later, or never (see batched_handler).
 """
 
 import hashlib
@@ -153,7 +155,9 @@ class JsonFormatter(logging.Formatter):
         return _dumps(entry)
 
     def format_deferred(self, later: LaterRecord) -> str:
-        """The line `format(later.make())` gives, without making the record."""
+        """The line `format(later.make())` gives, without making the record: the same for
+        every record `log_later` makes (no exception, a plain %-message, this module's
+        record factory)."""
         message = later.msg % later.args if later.args else later.msg
         return _dumps(_entry(later.created, logging.getLevelName(later.level),
                              later.logger.name, message, later.request_id,
