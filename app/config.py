@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.wal_checkpoint import CHECKPOINT_EVERY_S
+
 APP_VERSION = "0.1.0"
 
 
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
     render_concurrency: int = Field(default=1, ge=1, le=64)
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sync_max_mutations: int = Field(default=500, ge=1)
+    # SQLite: how often each process copies the write-ahead log into the database file
+    # (app/wal_checkpoint.py). Each copy ends with a disk sync: slow storage may want fewer.
+    wal_checkpoint_every_s: float = Field(default=CHECKPOINT_EVERY_S, gt=0, le=60)
     sync_pull_limit: int = Field(default=1000, ge=1)
     tombstone_keep_days: int = Field(default=180, ge=180)
 

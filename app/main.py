@@ -62,12 +62,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     checkpointer = None
     if sqlite_file:
         checkpointer = WalCheckpointer(str(engine.url.database),
-                                       uri=engine.url.query.get("uri") == "true")
+                                       uri=engine.url.query.get("uri") == "true",
+                                       every_s=settings.wal_checkpoint_every_s)
     voice = load_voice(settings.speech_cache_dir) if settings.voice_enabled else None
     if voice is None:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
+    app.state.wal_checkpointer = checkpointer
     # Polls after a cookie are read on the event loop, on connections of their own (an
     # in-memory SQLite database is private to its connection: its polls use the pool).
     app.state.polls = None

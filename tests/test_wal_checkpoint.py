@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from app.config import Settings
 from app.db import WAL_FAR_LIMIT_PAGES
+from app.main import create_app
 from app.wal_checkpoint import WalCheckpointer
 from tests.auth.helpers import sign_up
+from tests.conftest import make_settings
 from tests.sync.factories import make_rest, new_client_id, put
 
 
@@ -124,3 +127,12 @@ class TestTheAppsCommits:
         assert pushed.status_code == 200
         database = settings.data_dir / "rest.db"
         assert eventually(lambda: rests_in_database_file(database) == 20)
+
+
+def test_the_interval_is_a_setting(tmp_path: Path, speech_cache: Path) -> None:
+    settings = make_settings(tmp_path / "data", speech_cache, wal_checkpoint_every_s=2.5)
+    with TestClient(create_app(settings)) as client:
+        checkpointer = client.app.state.wal_checkpointer  # type: ignore[attr-defined]
+        assert checkpointer.every_s == 2.5
+    with pytest.raises(ValidationError):
+        make_settings(tmp_path / "data", speech_cache, wal_checkpoint_every_s=0)
