@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.exc import DBAPIError
 
 from app.auth.errors import RateLimited
 from app.auth.rate_limit import AddressBudget, TooManyAttempts, client_address
@@ -44,11 +45,14 @@ def save_reminder(body: ReminderIn, request: Request, db: SessionDep,
                   settings: SettingsDep) -> ReminderPublic:
     """Remind this device (its push subscription) at a local time on chosen weekdays."""
     # Spent once the body is known to be well formed, and given back when the save is
-    # refused: only a saved reminder is a push we will send.
+    # refused or fails: only a saved reminder is a push we will send. Committed here, not
+    # after the answer, so that a failed commit gives the budget back too.
     spend_reminder_budget(request)
     try:
-        return service.save_reminder(db, body, settings.push_services, datetime.now(UTC))
-    except AppError:
+        saved = service.save_reminder(db, body, settings.push_services, datetime.now(UTC))
+        db.commit()
+        return saved
+    except (AppError, DBAPIError):
         budget: AddressBudget = request.app.state.reminder_budget
         budget.refund(client_address(request))
         raise

@@ -1,5 +1,6 @@
 """Setting, changing and turning off a device's reminder; the server's push key."""
 
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -7,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from app.config import Settings
@@ -164,6 +166,32 @@ class TestSaveReminder:
             saved = client.put("/api/reminders", headers=CSRF, json=reminder(subscribe()))
             assert saved.status_code == 200, saved.text
             assert len(stored(client)) == 1
+
+    def test_a_change_whose_commit_fails_spends_nothing(
+        self, make_app_settings: Callable[..., Settings], subscribe: Callable[..., Browser],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        commit = Session.commit
+        failures = [OperationalError("COMMIT", None, sqlite3.OperationalError("disk I/O error"))]
+
+        def failing_once(session: Session) -> None:
+            if failures:
+                raise failures.pop()
+            commit(session)
+
+        browser = subscribe()
+        with TestClient(create_app(make_app_settings(reminder_saves_per_hour=2))) as client:
+            first = client.put("/api/reminders", headers=CSRF, json=reminder(browser))
+            assert first.status_code == 200, first.text
+            monkeypatch.setattr(Session, "commit", failing_once)
+            lost = client.put("/api/reminders", headers=CSRF,
+                              json=reminder(browser, time="06:30"))
+            assert lost.status_code == 503
+            assert [row.minute_of_day for row in stored(client)] == [21 * 60 + 30]
+            saved = client.put("/api/reminders", headers=CSRF,
+                               json=reminder(browser, time="06:30"))
+            assert saved.status_code == 200, saved.text  # the failed change cost nothing
+            assert [row.minute_of_day for row in stored(client)] == [6 * 60 + 30]
 
 
 class TestRemoveReminder:
