@@ -3,10 +3,11 @@
     python bench/lighthouse.py [--quick] [--runs 3] [--json out.json]
 
 Runs npm `lighthouse` (installed on first use into .bench-cache/lighthouse, never
-committed) against Debian's Chromium (/usr/bin/chromium, or CHROME_PATH), with its default
-mobile emulation and simulated throttling, on `/` of a real server process
-(`bench.server:app`, production settings; the default session rendered beforehand), and on
-`/bench/blank`, a minimal valid page of the same server: the baseline of the same run.
+committed) against Debian's Chromium (/usr/bin/chromium, or CHROME_PATH; a fresh browser
+and profile for every run), with its default mobile emulation and simulated throttling,
+on `/` of a real server process (`bench.server:app`, production settings; the default
+session rendered beforehand), and on `/bench/blank`, a minimal valid page of the same
+server: the baseline of the same run.
 Reports the median of `runs` for performance, accessibility and best-practices.
 Goal: each at least 95 on the app page. Needs node/npm; the first install needs the npm
 registry (about 15 s).
@@ -16,9 +17,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,9 +35,11 @@ from bench.common import CACHE_DIR, Figure, median, print_table, running_server,
 LIGHTHOUSE_VERSION = "12"
 INSTALL_DIR = CACHE_DIR / "lighthouse"
 CHROME = os.environ.get("CHROME_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROME_FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage "
-                "--disable-background-networking --disable-component-update --disable-sync "
-                "--no-first-run --disable-quic")
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic")
+# How long a browser may take to open its DevTools port. Lighthouse's own launcher allows
+# 25 s, which a busy CI machine once overran ("Unable to connect to Chrome").
+CHROME_START_TIMEOUT_S = 120
 CATEGORIES = ("performance", "accessibility", "best-practices")
 GOAL = 95
 PAGES = {"app": "/", "blank": "/bench/blank"}
@@ -63,17 +70,66 @@ def ensure_lighthouse() -> Path:
     return lighthouse_bin()
 
 
+def launcher_default_flags() -> list[str]:
+    """The flags Lighthouse's launcher gives a browser it starts, so ours runs the same."""
+    script = "console.log(JSON.stringify(require('chrome-launcher').Launcher.defaultFlags()))"
+    out = subprocess.run(["node", "-e", script], cwd=INSTALL_DIR, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    return json.loads(out)
+
+
+def wait_until_gone(process_group: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process_group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+@contextmanager
+def debuggable_chromium() -> Iterator[int]:
+    """A fresh headless Chromium with its DevTools port open; yields the port.
+
+    Started here rather than by Lighthouse so that a slow start gets more time, and a
+    failed one says what the browser printed."""
+    with tempfile.TemporaryDirectory(prefix="crg-lh-profile-",
+                                     ignore_cleanup_errors=True) as profile:
+        errors = Path(profile) / "chromium.log"
+        ready = Path(profile) / "DevToolsActivePort"  # written once the port listens
+        with errors.open("wb") as log:
+            browser = subprocess.Popen(
+                [CHROME, *launcher_default_flags(), *CHROME_FLAGS, f"--user-data-dir={profile}",
+                 "--remote-debugging-port=0", "about:blank"],
+                stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True)  # its own process group: its helpers go with it
+        try:
+            deadline = time.monotonic() + CHROME_START_TIMEOUT_S
+            while not (ready.exists() and ready.read_text().count("\n") >= 1):
+                if browser.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Chromium did not open its DevTools port: "
+                                       + errors.read_text(errors="replace")[-2000:])
+                time.sleep(0.1)
+            yield int(ready.read_text().splitlines()[0])
+        finally:
+            os.killpg(browser.pid, signal.SIGKILL)
+            browser.wait(timeout=30)
+            wait_until_gone(browser.pid)  # its helpers write to the profile until they go
+
+
 def scores(url: str) -> dict[str, float]:
-    """One Lighthouse run: category scores 0-100."""
-    with tempfile.TemporaryDirectory(prefix="crg-lh-") as tmp:
+    """One Lighthouse run, in a browser of its own: category scores 0-100."""
+    with tempfile.TemporaryDirectory(prefix="crg-lh-") as tmp, debuggable_chromium() as port:
         report = Path(tmp) / "report.json"
-        subprocess.run(
-            [str(ensure_lighthouse()), url, "--quiet", "--output=json",
-             f"--output-path={report}", f"--only-categories={','.join(CATEGORIES)}",
-             f"--chrome-flags={CHROME_FLAGS}"],
-            env={**os.environ, "CHROME_PATH": CHROME}, check=True, capture_output=True,
-            timeout=300,
+        result = subprocess.run(
+            [str(ensure_lighthouse()), url, f"--port={port}", "--quiet", "--output=json",
+             f"--output-path={report}", f"--only-categories={','.join(CATEGORIES)}"],
+            capture_output=True, text=True, timeout=300,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"lighthouse exited with {result.returncode}: "
+                               + (result.stderr or result.stdout)[-2000:])
         categories = json.loads(report.read_text())["categories"]
     return {name: (categories[name]["score"] or 0) * 100 for name in CATEGORIES}
 
