@@ -68,7 +68,9 @@ def _answer(turn: _Turn, outcome: Any) -> None:
         return
     error: Exception = outcome.error
     if isinstance(error, StopIteration):  # a future cannot hold one, as a coroutine cannot
-        error = RuntimeError(f"a push raised StopIteration: {error!r}")
+        cause = error
+        error = RuntimeError(f"a push raised StopIteration: {cause!r}")
+        error.__cause__ = cause
     turn.answer.set_exception(error)
 
 
@@ -80,7 +82,8 @@ def _each_its_own(error: Exception, count: int) -> list[_Failed]:
         try:
             copied = copy.copy(error)
         except Exception:
-            copied = error
+            failures.append(_Failed(error))  # cannot be copied: shared after all
+            continue
         copied.__cause__ = error.__cause__
         failures.append(_Failed(copied))
     return failures
@@ -127,7 +130,7 @@ class SqliteWriter:
                     _answer(turn, outcome)
                 group = []
         finally:
-            # Reached with turns left only if this task is cancelled (the loop is closing):
+            # Reached with turns left only if this task is cancelled (at shutdown, say):
             # whoever still waits hears so, rather than waiting forever.
             self._writing = None
             for turn in [*group, *self._waiting]:

@@ -45,8 +45,8 @@ def save_reminder(body: ReminderIn, request: Request, db: SessionDep,
                   settings: SettingsDep) -> ReminderPublic:
     """Remind this device (its push subscription) at a local time on chosen weekdays."""
     # Spent once the body is known to be well formed, and given back when the save is
-    # refused or fails: only a saved reminder is a push we will send. Committed here, not
-    # after the answer, so that a failed commit gives the budget back too.
+    # refused or fails: only a saved reminder is a push we will send. Committed here, in
+    # the try, so that a commit that fails gives the budget back too.
     spend_reminder_budget(request)
     try:
         saved = service.save_reminder(db, body, settings.push_services, datetime.now(UTC))

@@ -321,6 +321,8 @@ def test_a_failed_transaction_fails_every_push_of_its_group_and_keeps_none(
     outcomes = _in_one_go(probe_engine, works)
     assert outcomes[0] == "alone done"
     assert all(isinstance(outcome, OperationalError) for outcome in outcomes[1:])
+    # One exception object each: raised in three tasks, one would gather all their tracebacks.
+    assert len({id(outcome) for outcome in outcomes[1:]}) == 3
     assert _written(probe_engine) == ["alone"]
     assert _in_one_go(probe_engine, [_write("next")]) == ["next done"]
     assert _written(probe_engine) == ["alone", "next"]
@@ -400,13 +402,20 @@ def test_a_push_raising_stop_iteration_is_answered_and_its_group_goes_on(
 def test_a_caller_gone_while_its_group_is_written_is_still_written_and_others_go_on(
     probe_engine: Any,
 ) -> None:
+    being_written, may_finish = threading.Event(), threading.Event()
+
+    def hold(_db: DirectConnection) -> None:
+        being_written.set()
+        may_finish.wait(10)
+
     async def leave_mid_group() -> tuple[list[str], str]:
         writer = SqliteWriter(probe_engine)
         first = asyncio.ensure_future(writer.run(_write("first", _slowly)))
         await asyncio.sleep(0.01)
-        left = asyncio.ensure_future(writer.run(_write("left while written", _slowly)))
-        await asyncio.sleep(0.07)  # its group is being written now
+        left = asyncio.ensure_future(writer.run(_write("left while written", hold)))
+        await asyncio.to_thread(being_written.wait, 10)
         left.cancel()
+        may_finish.set()
         later = await writer.run(_write("later"))
         await first
         await writer.close()
@@ -419,8 +428,8 @@ def test_a_caller_gone_while_its_group_is_written_is_still_written_and_others_go
 def test_a_transaction_outlives_a_cancelled_writer_and_close_waits_for_it(
     probe_engine: Any,
 ) -> None:
-    # As when the event loop closes under a group: the worker thread still ends its
-    # transaction, and the connection is closed only after it.
+    # The writer task cancelled under a group (as at shutdown): the worker thread still
+    # ends its transaction, and the connection is closed only after it.
     async def cancel_mid_group() -> bool:
         writer = SqliteWriter(probe_engine)
         asked = asyncio.ensure_future(writer.run(_write("in flight", _slowly)))
