@@ -7,7 +7,8 @@
 // - shell files: cache-first from the precache;
 // - /api/: network-only (never touched here);
 // - /media/: from the `crg-audio` cache when saved (answering Range with 206), else network.
-// It also shows the daily reminders the server sends by Web Push.
+// It also shows the daily reminders the server sends by Web Push, and keeps them coming
+// when the browser renews its push subscription.
 
 const PREFIX = 'crg-';
 const SHELL_CACHE = `${PREFIX}shell-${self.PRECACHE.revision}`;
@@ -204,3 +205,79 @@ self.addEventListener('notificationclick', (event) => {
     else await self.clients.openWindow(url.href);
   })());
 });
+
+// The browser renewed or dropped this device's push subscription (Firefox, for one, may
+// do so): save the reminder again under a fresh one now. Otherwise reminders would stop
+// until the app is next opened, and someone who has not opened it for days is exactly
+// whom a reminder is for. Should this fail (offline, say), the app's next start puts it
+// right (keepReminderCurrent in js/reminders.js).
+self.addEventListener('pushsubscriptionchange', (event) => {
+  event.waitUntil(renewReminder(event.oldSubscription, event.newSubscription));
+});
+
+// The page's own key-value store (js/store.js): the reminder as last saved lives there.
+const SETTINGS_DB = 'crg';
+const REMINDER_KEY = 'reminder';
+
+function settings(mode, work) {
+  return new Promise((resolve, reject) => {
+    const opening = indexedDB.open(SETTINGS_DB); // no version: never upgrades the page's
+    opening.onupgradeneeded = () => opening.transaction.abort(); // none yet: made by the page only
+    opening.onerror = () => resolve(undefined);
+    opening.onsuccess = () => {
+      const db = opening.result;
+      if (!db.objectStoreNames.contains('kv')) {
+        db.close();
+        resolve(undefined);
+        return;
+      }
+      const tx = db.transaction('kv', mode);
+      const result = work(tx.objectStore('kv'));
+      tx.oncomplete = () => { db.close(); resolve(result.result); };
+      tx.onerror = () => { db.close(); reject(tx.error); };
+    };
+  });
+}
+
+// The subscribe key arrives base64url-encoded (as js/reminders.js reads it).
+function keyBytes(base64url) {
+  const text = atob(base64url.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+async function askServer(url, method, body) {
+  const response = await fetch(url, {
+    method,
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Requested-With': 'rest-guide' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}`);
+  return response.status === 204 ? null : response.json();
+}
+
+async function renewReminder(oldSubscription, newSubscription) {
+  const saved = (await settings('readonly', (kv) => kv.get(REMINDER_KEY)))?.value;
+  if (!saved) return; // no reminder on this device: nothing to carry over
+  let renewed = newSubscription;
+  if (!renewed) {
+    const { public_key: key } = await (await fetch('/api/reminders/key')).json();
+    renewed = await self.registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: keyBytes(key),
+    });
+  }
+  const reminder = await askServer('/api/reminders', 'PUT', {
+    subscription: renewed.toJSON(),
+    time: saved.time,
+    weekdays: saved.weekdays,
+    time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  });
+  await settings('readwrite', (kv) => kv.put({
+    key: REMINDER_KEY, value: { ...reminder, endpoint: renewed.endpoint },
+  }));
+  const oldEndpoint = oldSubscription?.endpoint ?? saved.endpoint;
+  if (oldEndpoint && oldEndpoint !== renewed.endpoint) {
+    // Its push service would refuse it from now on anyway; gone now, it is never tried.
+    await askServer('/api/reminders', 'DELETE', { endpoint: oldEndpoint }).catch(() => {});
+  }
+}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Worker, expect
 
 from app.reminders.sender import REMINDER
 from app.reminders.webpush import KEY_FILE
@@ -213,3 +213,100 @@ class TestReminders:
         assert page.evaluate("window.__unsubscribed") is True
         assert json.loads(page.evaluate("localStorage.getItem('test-push-key')")) == new_key
         assert [row[0] for row in stored(reminder_server)] == [phone.endpoint]
+
+
+def worker(context: BrowserContext, page: Page) -> Worker:
+    """The page's service worker, once it controls the page."""
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    (found,) = context.service_workers
+    return found
+
+
+def saved_on_device(page: Page) -> dict[str, object]:
+    saved: dict[str, object] = page.evaluate("""async () => {
+        const { getSetting } = await import('/js/store.js');
+        return getSetting('reminder');
+    }""")
+    return saved
+
+
+class TestRenewedSubscription:
+    """The browser renews a push subscription on its own (pushsubscriptionchange): the
+    worker carries the reminder over, with no page open to do it."""
+
+    def turn_on_at(self, page: Page, server: LiveServer) -> None:
+        page.goto(server.url + "/settings")
+        page.get_by_label("Remind me to rest").check()
+        expect(page.locator("#reminder-status")).to_contain_text("Next reminder")
+        page.get_by_label("Time").fill("06:45")
+        page.get_by_label("Time").dispatch_event("change")
+        page.get_by_label("Sunday").uncheck()
+        page.wait_for_function("() => !document.querySelector('#reminder-status')"
+                               ".textContent.includes('Saving')")
+
+    def test_the_new_subscription_gets_the_reminder_and_the_old_one_is_dropped(
+        self, page: Page, context: BrowserContext, reminder_server: LiveServer,
+        push_service: PushService, phone: Browser
+    ) -> None:
+        self.turn_on_at(page, reminder_server)
+        assert stored(reminder_server)[0][:3] == (phone.endpoint, 6 * 60 + 45, 0b0111111)
+        renewed = new_browser(push_service)
+
+        # What the browser hands the worker's pushsubscriptionchange handler.
+        worker(context, page).evaluate("""async ([oldEndpoint, made]) => {
+            await renewReminder({ endpoint: oldEndpoint }, {
+                endpoint: made.endpoint, toJSON: () => made,
+            });
+        }""", [phone.endpoint, renewed.subscription()])
+
+        zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        assert stored(reminder_server) == [(renewed.endpoint, 6 * 60 + 45, 0b0111111, zone)]
+        assert saved_on_device(page)["endpoint"] == renewed.endpoint
+
+        # When due, the reminder goes to the new subscription, readable with its keys only.
+        make_due(reminder_server)
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not push_service.deliveries and datetime.now(UTC) < deadline:
+            page.wait_for_timeout(100)
+        (delivery,) = push_service.deliveries
+        assert reminder_server.url not in delivery.path
+        assert renewed.endpoint.endswith(delivery.path)
+        assert renewed.decrypt(delivery.body) == REMINDER
+
+    def test_without_a_new_subscription_the_worker_subscribes_again(
+        self, page: Page, context: BrowserContext, reminder_server: LiveServer,
+        push_service: PushService, phone: Browser
+    ) -> None:
+        self.turn_on_at(page, reminder_server)
+        renewed = new_browser(push_service)
+        service_worker = worker(context, page)
+        # The browser's push registration, at the edge, as on the page (FAKE_PUSH_MANAGER).
+        service_worker.evaluate("""(made) => {
+            self.registration.pushManager.subscribe = async (options) => {
+                self.subscribedWith = Array.from(new Uint8Array(options.applicationServerKey));
+                return { endpoint: made.endpoint, toJSON: () => made };
+            };
+        }""", renewed.subscription())
+
+        service_worker.evaluate("() => renewReminder(null, null)")
+
+        server_key = page.evaluate("""async () => {
+            const { public_key: key } = await (await fetch('/api/reminders/key')).json();
+            return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
+                              (c) => c.charCodeAt(0));
+        }""")
+        assert service_worker.evaluate("self.subscribedWith") == server_key
+        assert [row[:3] for row in stored(reminder_server)] == [
+            (renewed.endpoint, 6 * 60 + 45, 0b0111111)]
+        assert saved_on_device(page)["endpoint"] == renewed.endpoint
+
+    def test_with_no_reminder_on_the_device_nothing_is_saved(
+        self, page: Page, context: BrowserContext, reminder_server: LiveServer,
+        push_service: PushService, phone: Browser
+    ) -> None:
+        page.goto(reminder_server.url + "/settings")
+        renewed = new_browser(push_service)
+        worker(context, page).evaluate("""async (made) => {
+            await renewReminder(null, { endpoint: made.endpoint, toJSON: () => made });
+        }""", renewed.subscription())
+        assert stored(reminder_server) == []
