@@ -152,7 +152,8 @@ async def pull_once(client: httpx.AsyncClient, device: Device, rec: Recorder) ->
 async def device_loop(client: httpx.AsyncClient, device: Device, rec: Recorder,
                       pages: list[str], until: float, think_s: float, seed: int) -> None:
     rng = random.Random(seed)
-    kinds, weights = zip(*MIX, strict=True)
+    kinds = [kind for kind, _ in MIX]
+    weights = [weight for _, weight in MIX]
     while time.monotonic() < until:
         kind = rng.choices(kinds, weights)[0]
         if kind == "pull":

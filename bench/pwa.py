@@ -41,7 +41,9 @@ HOME_INTERACTIVE = """() => {
 
 def shell_sizes(base: str) -> list[tuple[str, int, int, int]]:
     sw = httpx.get(f"{base}/sw.js").text
-    manifest = json.loads(re.search(r"self\.PRECACHE = (\{.*?\});\n", sw, re.S).group(1))
+    found = re.search(r"self\.PRECACHE = (\{.*?\});\n", sw, re.S)
+    assert found is not None, "sw.js does not start with its precache manifest"
+    manifest = json.loads(found.group(1))
     rows = [("/sw.js", len(sw.encode()), len(gzip.compress(sw.encode(), 9)),
              len(brotli.compress(sw.encode(), quality=11)))]
     for entry in manifest["entries"]:

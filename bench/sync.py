@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,7 +61,9 @@ def _engine_for(server: BenchServer, database_url: str | None) -> Engine:
 
 def _user_id(engine: Engine, email: str) -> int:
     with engine.connect() as conn:
-        return int(conn.scalar(select(User.id).where(User.email == email)))  # type: ignore[arg-type]
+        user_id = conn.scalar(select(col(User.id)).where(col(User.email) == email))
+    assert user_id is not None, f"{email} has no account"
+    return int(user_id)
 
 
 def _row(user_id: int, rest: dict, version: int) -> dict:

@@ -39,7 +39,12 @@ def test_a_connection_just_returned_is_handed_out_without_a_ping(engine, monkeyp
     backend_pid(engine)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)
     pings: list[object] = []
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(conn) or True)
+
+    def ping(conn: object) -> bool:
+        pings.append(conn)
+        return True
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
     backend_pid(engine)
     assert pings == []
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)

@@ -104,7 +104,7 @@ class TestDatabaseBrieflyUnavailable:
         device = new_client_id()
         assert client.post("/api/sync/push", json={"client_id": device,
                                                    "mutations": put_batch(1, 2)}).status_code == 200
-        poll = {"since": 2, "client_id": device}  # the form a device polls in
+        poll: dict[str, str | int] = {"since": 2, "client_id": device}  # as a device polls
         assert client.get("/api/sync/pull", params=poll).status_code == 200  # connections up
         proxy.cut()
         failed = client.get("/api/sync/pull", params=poll)

@@ -46,10 +46,9 @@ def json_log(make_app_settings: Callable[..., Settings],
         logging.getLogger().setLevel(logging.WARNING)
 
 
-def metric_value(client: TestClient, name: str, headers: dict[str, str] | None = None,
-                 **labels: str) -> float:
+def metric_value(client: TestClient, name: str, **labels: str) -> float:
     """The value of one sample of GET /metrics (0 when it is not there yet)."""
-    response = client.get("/metrics", headers=headers or {})
+    response = client.get("/metrics")
     assert response.status_code == 200, response.text
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:

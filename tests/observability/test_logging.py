@@ -10,9 +10,9 @@ from tests.auth.helpers import CSRF, PASSWORD, sign_up
 
 
 def lines(stream) -> list[dict]:
-    """The server's lines; the test's own HTTP client (httpx) logs the URLs it calls."""
+    """The server's lines; the test's own HTTP client (httpx or httpx2) logs the URLs it calls."""
     entries = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    return [entry for entry in entries if entry["logger"] != "httpx"]
+    return [entry for entry in entries if not entry["logger"].startswith("httpx")]
 
 
 def server_text(stream) -> str:
@@ -97,9 +97,10 @@ def batched_access_log():
 
 class TestDeferredAccessLines:
     def test_each_request_gets_its_own_facts_when_its_line_is_made_later(
-            self, obs_client, batched_access_log):
+            self, obs_client, batched_access_log: tuple[io.StringIO, BatchedStreamHandler]):
         stream, handler = batched_access_log
-        assert sole_batched_handler(logging.getLogger("app.access"), logging.INFO) is handler
+        found = sole_batched_handler(logging.getLogger("app.access"), logging.INFO)
+        assert found is handler
         obs_client.get("/api/routines", headers={"X-Request-ID": "req-first"})
         obs_client.get("/api/routines/no-such-routine/session?minutes=5",
                        headers={"X-Request-ID": "req-second"})

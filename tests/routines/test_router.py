@@ -1,10 +1,11 @@
 import hashlib
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 
-def session(client: TestClient, routine: str = "quick-reset", **params: object) -> dict:
+def session(client: TestClient, routine: str = "quick-reset", **params: Any) -> dict:
     response = client.get(f"/api/routines/{routine}/session", params=params)
     assert response.status_code == 200, response.text
     return response.json()
@@ -93,7 +94,7 @@ class TestRenderOnce:
             return REGISTRY.get_sample_value("crg_session_renders_total", labels) or 0.0
 
         before = renders()
-        params = {"minutes": 7, "cues": "sparse", "prep": 17}
+        params: dict[str, Any] = {"minutes": 7, "cues": "sparse", "prep": 17}
         with ThreadPoolExecutor(6) as pool:
             bodies = list(pool.map(lambda _: session(shared_client, **params), range(6)))
         assert renders() == before + 1
