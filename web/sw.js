@@ -209,8 +209,8 @@ self.addEventListener('notificationclick', (event) => {
 // The browser renewed or dropped this device's push subscription (Firefox, for one, may
 // do so): save the reminder again under a fresh one now. Otherwise reminders would stop
 // until the app is next opened, and someone who has not opened it for days is exactly
-// whom a reminder is for. Should this fail (offline, say), the app's next start puts it
-// right (keepReminderCurrent in js/reminders.js).
+// whom a reminder is for. Should this fail (offline, or the server busy), the app's next
+// start puts it right (keepReminderCurrent in js/reminders.js).
 self.addEventListener('pushsubscriptionchange', (event) => {
   event.waitUntil(renewReminder(event.oldSubscription, event.newSubscription));
 });
@@ -219,22 +219,29 @@ self.addEventListener('pushsubscriptionchange', (event) => {
 const SETTINGS_DB = 'crg';
 const REMINDER_KEY = 'reminder';
 
+// Runs work(kv) in one transaction of the page's settings store; resolves with the result
+// of the request work returns, or undefined when the page never made the store.
 function settings(mode, work) {
   return new Promise((resolve, reject) => {
     const opening = indexedDB.open(SETTINGS_DB); // no version: never upgrades the page's
-    opening.onupgradeneeded = () => opening.transaction.abort(); // none yet: made by the page only
+    opening.onupgradeneeded = () => opening.transaction.abort(); // none yet: the page makes it
     opening.onerror = () => resolve(undefined);
     opening.onsuccess = () => {
       const db = opening.result;
-      if (!db.objectStoreNames.contains('kv')) {
+      try {
+        if (!db.objectStoreNames.contains('kv')) {
+          db.close();
+          resolve(undefined);
+          return;
+        }
+        const tx = db.transaction('kv', mode, { durability: 'strict' }); // as js/store.js
+        const request = work(tx.objectStore('kv'));
+        tx.oncomplete = () => { db.close(); resolve(request?.result); };
+        tx.onerror = tx.onabort = () => { db.close(); reject(tx.error ?? new Error('aborted')); };
+      } catch (error) {
         db.close();
-        resolve(undefined);
-        return;
+        reject(error);
       }
-      const tx = db.transaction('kv', mode);
-      const result = work(tx.objectStore('kv'));
-      tx.oncomplete = () => { db.close(); resolve(result.result); };
-      tx.onerror = () => { db.close(); reject(tx.error); };
     };
   });
 }
@@ -245,39 +252,66 @@ function keyBytes(base64url) {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
-async function askServer(url, method, body) {
+const sameKey = (buffer, base64url) => buffer !== null && buffer !== undefined
+  && keyBytes(base64url).join() === new Uint8Array(buffer).join();
+
+// The API as js/http.js calls it, CSRF header included (a worker cannot import that module).
+async function askServer(url, method = 'GET', body = undefined) {
+  const write = method !== 'GET';
   const response = await fetch(url, {
     method,
     credentials: 'same-origin',
-    headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Requested-With': 'rest-guide' },
-    body: JSON.stringify(body),
+    headers: {
+      Accept: 'application/json',
+      ...(write ? { 'Content-Type': 'application/json', 'X-Requested-With': 'rest-guide' } : {}),
+    },
+    body: write ? JSON.stringify(body) : undefined,
   });
   if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}`);
   return response.status === 204 ? null : response.json();
 }
 
+// A subscription this server's pushes reach: the one given if it was made for the server's
+// current key, else a new one (a subscription keeps the key it was made with).
+async function subscriptionForServer(given) {
+  const { public_key: key } = await askServer('/api/reminders/key');
+  const current = given ?? await self.registration.pushManager.getSubscription();
+  if (current && sameKey(current.options?.applicationServerKey, key)) return current;
+  await current?.unsubscribe();
+  return self.registration.pushManager.subscribe({
+    userVisibleOnly: true, applicationServerKey: keyBytes(key),
+  });
+}
+
 async function renewReminder(oldSubscription, newSubscription) {
   const saved = (await settings('readonly', (kv) => kv.get(REMINDER_KEY)))?.value;
   if (!saved) return; // no reminder on this device: nothing to carry over
-  let renewed = newSubscription;
-  if (!renewed) {
-    const { public_key: key } = await (await fetch('/api/reminders/key')).json();
-    renewed = await self.registration.pushManager.subscribe({
-      userVisibleOnly: true, applicationServerKey: keyBytes(key),
-    });
-  }
+  const renewed = await subscriptionForServer(newSubscription);
   const reminder = await askServer('/api/reminders', 'PUT', {
     subscription: renewed.toJSON(),
     time: saved.time,
     weekdays: saved.weekdays,
     time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   });
-  await settings('readwrite', (kv) => kv.put({
-    key: REMINDER_KEY, value: { ...reminder, endpoint: renewed.endpoint },
-  }));
-  const oldEndpoint = oldSubscription?.endpoint ?? saved.endpoint;
-  if (oldEndpoint && oldEndpoint !== renewed.endpoint) {
+  // Written only if the page changed nothing meanwhile: what the person did last wins.
+  let turnedOff = false;
+  await settings('readwrite', (kv) => {
+    const reading = kv.get(REMINDER_KEY);
+    reading.onsuccess = () => {
+      const now = reading.result?.value;
+      if (JSON.stringify(now) === JSON.stringify(saved)) {
+        kv.put({ key: REMINDER_KEY, value: { ...reminder, endpoint: renewed.endpoint } });
+      } else {
+        turnedOff = !now;
+      }
+    };
+    return reading;
+  });
+  const stale = new Set([oldSubscription?.endpoint, saved.endpoint]);
+  if (turnedOff) stale.add(renewed.endpoint); // turned off while this was saved: undone
+  else stale.delete(renewed.endpoint);
+  for (const endpoint of stale) {
     // Its push service would refuse it from now on anyway; gone now, it is never tried.
-    await askServer('/api/reminders', 'DELETE', { endpoint: oldEndpoint }).catch(() => {});
+    if (endpoint) await askServer('/api/reminders', 'DELETE', { endpoint }).catch(() => {});
   }
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Worker, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from app.reminders.sender import REMINDER
 from app.reminders.webpush import KEY_FILE
@@ -215,6 +216,7 @@ class TestReminders:
         assert [row[0] for row in stored(reminder_server)] == [phone.endpoint]
 
 
+
 def worker(context: BrowserContext, page: Page) -> Worker:
     """The page's service worker, once it controls the page."""
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
@@ -222,19 +224,68 @@ def worker(context: BrowserContext, page: Page) -> Worker:
     return found
 
 
-def saved_on_device(page: Page) -> dict[str, object]:
-    saved: dict[str, object] = page.evaluate("""async () => {
+def saved_on_device(page: Page) -> dict[str, object] | None:
+    saved: dict[str, object] | None = page.evaluate("""async () => {
         const { getSetting } = await import('/js/store.js');
         return getSetting('reminder');
     }""")
     return saved
 
 
+def fire_subscription_change(service_worker: Worker, old_endpoint: str | None,
+                             made: dict[str, object] | None, for_server_key: bool = True
+                             ) -> None:
+    """Fire pushsubscriptionchange in the worker as the browser does, with the old
+    subscription's endpoint and the new subscription (None: the browser gives none), and
+    wait for what its handler waits for."""
+    service_worker.evaluate("""async ([oldEndpoint, made, forServerKey]) => {
+        const { public_key: key } = await (await fetch('/api/reminders/key')).json();
+        const given = made && {
+            endpoint: made.endpoint,
+            options: { applicationServerKey: forServerKey ? keyBytes(key).buffer
+                                                          : new Uint8Array(65).buffer },
+            toJSON: () => made,
+            unsubscribe: async () => { self.unsubscribed = made.endpoint; return true; },
+        };
+        const event = new ExtendableEvent('pushsubscriptionchange');
+        let handled = Promise.resolve();
+        Object.defineProperties(event, {
+            oldSubscription: { value: oldEndpoint && { endpoint: oldEndpoint } },
+            newSubscription: { value: given },
+            // An event made by a script cannot be extended: what the handler waits for
+            // is kept and awaited here instead.
+            waitUntil: { value: (promise) => { handled = promise; } },
+        });
+        self.dispatchEvent(event);
+        await handled;
+    }""", [old_endpoint, made, for_server_key])
+
+
+def subscribe_to(service_worker: Worker, made: dict[str, object]) -> None:
+    """The browser's push registration in the worker, at the edge (as FAKE_PUSH_MANAGER
+    on the page): subscribing hands out `made` and notes the key it was asked for."""
+    service_worker.evaluate("""(made) => {
+        self.registration.pushManager.subscribe = async (options) => {
+            self.subscribedWith = Array.from(new Uint8Array(options.applicationServerKey));
+            return { endpoint: made.endpoint, toJSON: () => made };
+        };
+    }""", made)
+
+
+def server_key(page: Page) -> list[int]:
+    key: list[int] = page.evaluate("""async () => {
+        const { public_key: key } = await (await fetch('/api/reminders/key')).json();
+        return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
+                          (c) => c.charCodeAt(0));
+    }""")
+    return key
+
+
 class TestRenewedSubscription:
     """The browser renews a push subscription on its own (pushsubscriptionchange): the
-    worker carries the reminder over, with no page open to do it."""
+    worker carries the reminder over, with no page needed to do it."""
 
-    def turn_on_at(self, page: Page, server: LiveServer) -> None:
+    def turn_on(self, page: Page, server: LiveServer) -> None:
         page.goto(server.url + "/settings")
         page.get_by_label("Remind me to rest").check()
         expect(page.locator("#reminder-status")).to_contain_text("Next reminder")
@@ -248,20 +299,16 @@ class TestRenewedSubscription:
         self, page: Page, context: BrowserContext, reminder_server: LiveServer,
         push_service: PushService, phone: Browser
     ) -> None:
-        self.turn_on_at(page, reminder_server)
-        assert stored(reminder_server)[0][:3] == (phone.endpoint, 6 * 60 + 45, 0b0111111)
+        self.turn_on(page, reminder_server)
+        zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        assert stored(reminder_server) == [(phone.endpoint, 6 * 60 + 45, 0b0111111, zone)]
         renewed = new_browser(push_service)
 
-        # What the browser hands the worker's pushsubscriptionchange handler.
-        worker(context, page).evaluate("""async ([oldEndpoint, made]) => {
-            await renewReminder({ endpoint: oldEndpoint }, {
-                endpoint: made.endpoint, toJSON: () => made,
-            });
-        }""", [phone.endpoint, renewed.subscription()])
+        fire_subscription_change(worker(context, page), phone.endpoint, renewed.subscription())
 
-        zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
         assert stored(reminder_server) == [(renewed.endpoint, 6 * 60 + 45, 0b0111111, zone)]
-        assert saved_on_device(page)["endpoint"] == renewed.endpoint
+        saved = saved_on_device(page)
+        assert saved is not None and saved["endpoint"] == renewed.endpoint
 
         # When due, the reminder goes to the new subscription, readable with its keys only.
         make_due(reminder_server)
@@ -269,44 +316,54 @@ class TestRenewedSubscription:
         while not push_service.deliveries and datetime.now(UTC) < deadline:
             page.wait_for_timeout(100)
         (delivery,) = push_service.deliveries
-        assert reminder_server.url not in delivery.path
-        assert renewed.endpoint.endswith(delivery.path)
+        assert renewed.endpoint == push_service.origin + delivery.path
         assert renewed.decrypt(delivery.body) == REMINDER
 
-    def test_without_a_new_subscription_the_worker_subscribes_again(
+    @pytest.mark.parametrize("given", ["none", "made for another key"])
+    def test_without_a_usable_subscription_the_worker_subscribes_with_the_server_key(
+        self, page: Page, context: BrowserContext, reminder_server: LiveServer,
+        push_service: PushService, phone: Browser, given: str
+    ) -> None:
+        self.turn_on(page, reminder_server)
+        service_worker = worker(context, page)
+        made = new_browser(push_service)
+        subscribe_to(service_worker, made.subscription())
+        offered = new_browser(push_service)
+
+        fire_subscription_change(service_worker, phone.endpoint,
+                                 None if given == "none" else offered.subscription(),
+                                 for_server_key=False)
+
+        assert service_worker.evaluate("self.subscribedWith") == server_key(page)
+        if given != "none":
+            assert service_worker.evaluate("self.unsubscribed") == offered.endpoint
+        assert [row[:3] for row in stored(reminder_server)] == [
+            (made.endpoint, 6 * 60 + 45, 0b0111111)]
+        saved = saved_on_device(page)
+        assert saved is not None and saved["endpoint"] == made.endpoint
+
+    def test_a_refused_save_changes_nothing_and_fails_the_event(
         self, page: Page, context: BrowserContext, reminder_server: LiveServer,
         push_service: PushService, phone: Browser
     ) -> None:
-        self.turn_on_at(page, reminder_server)
-        renewed = new_browser(push_service)
-        service_worker = worker(context, page)
-        # The browser's push registration, at the edge, as on the page (FAKE_PUSH_MANAGER).
-        service_worker.evaluate("""(made) => {
-            self.registration.pushManager.subscribe = async (options) => {
-                self.subscribedWith = Array.from(new Uint8Array(options.applicationServerKey));
-                return { endpoint: made.endpoint, toJSON: () => made };
-            };
-        }""", renewed.subscription())
+        # Say the push service moved to an address this server does not send to: refused.
+        self.turn_on(page, reminder_server)
+        before = stored(reminder_server)
+        elsewhere = new_browser(PushService(origin="http://127.0.0.1:9"))
+        with pytest.raises(PlaywrightError, match="422"):
+            fire_subscription_change(worker(context, page), phone.endpoint,
+                                     elsewhere.subscription())
+        assert stored(reminder_server) == before
+        saved = saved_on_device(page)
+        assert saved is not None and saved["endpoint"] == phone.endpoint
 
-        service_worker.evaluate("() => renewReminder(null, null)")
-
-        server_key = page.evaluate("""async () => {
-            const { public_key: key } = await (await fetch('/api/reminders/key')).json();
-            return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
-                              (c) => c.charCodeAt(0));
-        }""")
-        assert service_worker.evaluate("self.subscribedWith") == server_key
-        assert [row[:3] for row in stored(reminder_server)] == [
-            (renewed.endpoint, 6 * 60 + 45, 0b0111111)]
-        assert saved_on_device(page)["endpoint"] == renewed.endpoint
-
-    def test_with_no_reminder_on_the_device_nothing_is_saved(
+    def test_with_no_reminder_on_the_device_nothing_is_saved_or_subscribed(
         self, page: Page, context: BrowserContext, reminder_server: LiveServer,
         push_service: PushService, phone: Browser
     ) -> None:
         page.goto(reminder_server.url + "/settings")
-        renewed = new_browser(push_service)
-        worker(context, page).evaluate("""async (made) => {
-            await renewReminder(null, { endpoint: made.endpoint, toJSON: () => made });
-        }""", renewed.subscription())
+        service_worker = worker(context, page)
+        subscribe_to(service_worker, new_browser(push_service).subscription())
+        fire_subscription_change(service_worker, None, None)
         assert stored(reminder_server) == []
+        assert service_worker.evaluate("self.subscribedWith") is None
