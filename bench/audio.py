@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -25,7 +26,7 @@ TARGETS = {"cold_20min_s": 5.0, "warm_ms": 20.0, "aac_20min_kb": 600.0, "onset_m
 QUIET_AFTER_BELL_S = 1.0
 
 
-def timed(client: TestClient, url: str, **params: object) -> tuple[float, dict]:
+def timed(client: TestClient, url: str, **params: Any) -> tuple[float, dict]:
     started = time.perf_counter()
     response = client.get(url, params=params)
     took = time.perf_counter() - started

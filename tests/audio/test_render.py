@@ -1,6 +1,7 @@
 """The rendered track, decoded and heard by an onset detector: cues sound where the script says."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ TOLERANCE_S = 0.050
 QUIET_AFTER_BELL_S = 1.0  # the bell's tail stays audible a little past its nominal end
 
 
-def rendered(client: TestClient, tmp_path: Path, rendition: int, **params: object):
+def rendered(client: TestClient, tmp_path: Path, rendition: int, **params: Any):
     body = client.get("/api/routines/quick-reset/session", params=params).json()
     audio = body["audio"][rendition]
     path = tmp_path / audio["url"].rsplit("/", 1)[1]

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 
 
@@ -17,7 +17,7 @@ def installed(client: TestClient, kind: type) -> list[Any]:
     return found
 
 
-def assert_outer_middleware_applied(answer: httpx.Response, request_id: str) -> None:
+def assert_outer_middleware_applied(answer: httpx2.Response, request_id: str) -> None:
     """A direct answer carries what the middleware outside it adds to every answer: the
     caller's request id and the security headers, on a JSON body."""
     assert answer.status_code == 200
