@@ -17,7 +17,7 @@ from sqlmodel import Session, create_engine
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.direct_sql import DirectConnection
+from app.direct_sql import DirectConnection, DirectStatements
 
 WAL_FAR_LIMIT_PAGES = 16_384  # 64 MiB of 4 KiB pages
 WAL_KEPT_BYTES = 16 * 1024 * 1024
@@ -167,6 +167,27 @@ async def in_session(request: Request, work: Callable[[Session], T]) -> T:
             with session_scope(request.app.state.engine) as session:
                 return work(session)
 
+        return await run_in_threadpool(run)
+
+
+async def in_transaction(request: Request, work: Callable[[DirectConnection], T]) -> T:
+    """Run work in its own transaction on a pooled connection, in one hop to a worker
+    thread, its Core statements sent straight to the driver (app.direct_sql).
+
+    For a device's push where no SQLite writer takes it (PostgreSQL): SQLAlchemy's session
+    and execution path cost more of the process's CPU than the statements' round trips.
+    Committed when work returns, rolled back when it raises.
+    """
+    engine: Engine = request.app.state.engine
+    statements: DirectStatements = request.app.state.direct_statements
+
+    def run() -> T:
+        # Commit and rollback go through SQLAlchemy, which drops a connection found lost.
+        with engine.connect() as connection, connection.begin():
+            driver = connection.connection.driver_connection
+            return work(DirectConnection(driver, engine.dialect, statements))
+
+    async with request.app.state.session_slots:
         return await run_in_threadpool(run)
 
 

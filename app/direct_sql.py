@@ -85,6 +85,11 @@ class DirectStatement:
         return rows
 
 
+# Statements compiled for one dialect, by statement and parameter names: kept per app (or
+# per writer) and shared by its connections.
+DirectStatements = dict[tuple[int, tuple[str, ...]], DirectStatement]
+
+
 class DirectResult:
     """The few parts of SQLAlchemy's Result that direct statements are read through."""
 
@@ -112,7 +117,7 @@ class DirectConnection:
     """
 
     def __init__(self, driver_connection: Any, dialect: Dialect,
-                 statements: dict[tuple[int, tuple[str, ...]], DirectStatement]) -> None:
+                 statements: DirectStatements) -> None:
         self.driver_connection = driver_connection
         self.dialect = dialect
         self._statements = statements

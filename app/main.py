@@ -69,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
+    app.state.direct_statements = {}  # for db.in_transaction
     app.state.wal_checkpointer = checkpointer
     # Polls after a cookie are read on the event loop, on connections of their own (an
     # in-memory SQLite database is private to its connection: its polls use the pool).

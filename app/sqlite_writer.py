@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from app.db import apply_sqlite_pragmas, sqlite_connector
-from app.direct_sql import DirectConnection, DirectStatement
+from app.direct_sql import DirectConnection, DirectStatements
 
 T = TypeVar("T")
 Work = Callable[["DirectConnection"], Any]
@@ -93,7 +93,7 @@ class SqliteWriter:
     def __init__(self, engine: Engine, max_group: int = MAX_GROUP) -> None:
         self._open = sqlite_connector(engine)
         self._dialect = engine.dialect
-        self._statements: dict[tuple[int, tuple[str, ...]], DirectStatement] = {}
+        self._statements: DirectStatements = {}
         self.max_group = max_group
         self._waiting: deque[_Turn] = deque()  # in the order they asked
         self._writing: asyncio.Task[None] | None = None  # while there are groups to write

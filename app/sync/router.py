@@ -5,11 +5,10 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
-from sqlmodel import Session
 
 from app.auth.sessions import LiveSession, renew, signed_in
 from app.config import Settings
-from app.db import in_read, in_session
+from app.db import in_read, in_session, in_transaction
 from app.deps import SessionToken
 from app.direct_sql import DirectConnection
 from app.errors import AppError, error_responses
@@ -47,7 +46,7 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
     DirectPush, which answers well-formed pushes without routing them)."""
     settings: Settings = request.app.state.settings
 
-    def apply(db: Session | DirectConnection) -> PushResponse:
+    def apply(db: DirectConnection) -> PushResponse:
         session = signed_in(db, token, settings)  # 401 before any other refusal
         if len(body.mutations) > settings.sync_max_mutations:
             raise TooManyMutations(
@@ -59,9 +58,11 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
         renew(db, session)  # after the push's lock on the user's row, never before
         return outcome
 
-    # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py).
+    # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py);
+    # elsewhere each runs on a pooled connection, its statements sent straight to the driver.
     writer: SqliteWriter | None = request.app.state.sqlite_writer
-    return record_sync_batch(await (writer.run(apply) if writer else in_session(request, apply)))
+    outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
+    return record_sync_batch(outcome)
 
 
 @router.get("/pull", response_model=PullResponse)
