@@ -76,7 +76,7 @@ def get_user_to_erase(request: Request, db: SessionDep, settings: SettingsDep) -
 
 
 async def get_session_token(request: Request) -> str:
-    """The sign-in cookie, unchecked: for routes that check it inside `in_session`."""
+    """The sign-in cookie, unchecked: for routes that check it in their own transaction."""
     # Settings straight from app state: a sub-dependency costs the hot sync routes more.
     token = request.cookies.get(request.app.state.settings.session_cookie_name)
     if not token:

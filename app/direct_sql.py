@@ -21,7 +21,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Convert = Callable[[Any], Any]
-# Compiled statements a connection keeps (the hot paths use a dozen).
+# Compiled statements kept per app or per writer (the hot paths use a dozen).
 MAX_STATEMENTS = 256
 
 
