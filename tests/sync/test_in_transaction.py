@@ -29,9 +29,13 @@ def pg_client(make_app_settings: Callable[..., Settings], postgres_url: str
 
 def run(client: TestClient, work: Callable[[DirectConnection], Any]) -> Any:
     """in_transaction as a route calls it, on the app's own event loop."""
-    request = SimpleNamespace(app=client.app)
+    request: Any = SimpleNamespace(app=client.app)  # all in_transaction reads of a request
     assert client.portal is not None
-    return client.portal.call(in_transaction, request, work)
+
+    async def call() -> Any:
+        return await in_transaction(request, work)
+
+    return client.portal.call(call)
 
 
 def names(client: TestClient) -> list[str]:
