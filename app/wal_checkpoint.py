@@ -59,6 +59,10 @@ class WalCheckpointer:
             if self._connection is None:
                 self._connection = sqlite3.connect(self.database, uri=self.uri)
                 self._connection.execute("PRAGMA busy_timeout=5000")
+            # A read first: a connection opened before the file was switched to WAL
+            # mode (a new database) learns of it only from a read of the file's header,
+            # and until then its checkpoints copy nothing.
+            self._connection.execute("PRAGMA schema_version").fetchall()
             self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
             # A full disk or a lost file: the log keeps every commit meanwhile, and the

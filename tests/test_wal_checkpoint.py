@@ -91,6 +91,18 @@ class TestWalCheckpointer:
         assert rests_in_database_file(database) == 50
 
 
+    def test_a_checkpointer_there_before_the_log_still_copies_it(self, tmp_path: Path) -> None:
+        # A new database: the checkpointer opens the file before the app has switched it
+        # to WAL mode, and must still notice the log once there is one.
+        database = tmp_path / "rest.db"
+        checkpointer = WalCheckpointer(str(database))
+        checkpointer.checkpoint()
+        writer = logged_writer(database)
+        commit_rows(writer, 30)
+        checkpointer.checkpoint()
+        assert rests_in_database_file(database) == 30
+        writer.close()
+
     def test_a_failed_round_is_retried(self, tmp_path: Path,
                                        caplog: pytest.LogCaptureFixture) -> None:
         database = tmp_path / "not-yet" / "rest.db"  # cannot be opened: no such folder
