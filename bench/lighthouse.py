@@ -118,7 +118,27 @@ def debuggable_chromium() -> Iterator[int]:
             wait_until_gone(browser.pid)  # its helpers write to the profile until they go
 
 
-def scores(url: str) -> dict[str, float]:
+class LighthouseFailed(RuntimeError):
+    @property
+    def worth_retrying(self) -> bool:
+        # Lighthouse's own word for a trace it failed to record (NO_NAVSTART and kin).
+        return "Please run Lighthouse again" in str(self)
+
+
+def scores(url: str, attempts: int = 2) -> dict[str, float]:
+    """Category scores 0-100 of one Lighthouse run. A run that Lighthouse itself says to
+    run again is run again, once, in a new browser; any other failure is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return one_run(url)
+        except LighthouseFailed as failure:
+            if attempt == attempts or not failure.worth_retrying:
+                raise
+            print(f"lighthouse: run again after: {str(failure)[:200]}", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
+def one_run(url: str) -> dict[str, float]:
     """One Lighthouse run, in a browser of its own: category scores 0-100."""
     with tempfile.TemporaryDirectory(prefix="crg-lh-") as tmp, debuggable_chromium() as port:
         report = Path(tmp) / "report.json"
@@ -128,7 +148,7 @@ def scores(url: str) -> dict[str, float]:
             capture_output=True, text=True, timeout=300,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"lighthouse exited with {result.returncode}: "
+            raise LighthouseFailed(f"lighthouse exited with {result.returncode}: "
                                + (result.stderr or result.stdout)[-2000:])
         categories = json.loads(report.read_text())["categories"]
     return {name: (categories[name]["score"] or 0) * 100 for name in CATEGORIES}

@@ -106,3 +106,23 @@ def test_table_and_json_take_missing_figures(tmp_path: Path) -> None:
     assert "stalled p99" in out.getvalue() and "NO" in out.getvalue()
     written = json.loads(path.read_text())["figures"]
     assert written[0]["value"] is None and written[0]["ratio"] is None
+
+
+def test_lighthouse_runs_again_only_when_it_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes: list[object] = [
+        lighthouse.LighthouseFailed("lighthouse exited with 1: Please run Lighthouse again."),
+        {"performance": 97.0},
+    ]
+
+    def one_run(_url: str) -> object:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(lighthouse, "one_run", one_run)
+    assert lighthouse.scores("http://app") == {"performance": 97.0}
+
+    outcomes[:] = [lighthouse.LighthouseFailed("lighthouse exited with 1: Unable to connect")]
+    with pytest.raises(lighthouse.LighthouseFailed, match="Unable to connect"):
+        lighthouse.scores("http://app")
