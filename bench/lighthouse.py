@@ -149,7 +149,7 @@ def one_run(url: str) -> dict[str, float]:
         )
         if result.returncode != 0:
             raise LighthouseFailed(f"lighthouse exited with {result.returncode}: "
-                               + (result.stderr or result.stdout)[-2000:])
+                                   + (result.stderr or result.stdout)[-2000:])
         categories = json.loads(report.read_text())["categories"]
     return {name: (categories[name]["score"] or 0) * 100 for name in CATEGORIES}
 

@@ -79,6 +79,15 @@ def stored(server: LiveServer) -> list[tuple[str, int, int, str]]:
                           "FROM reminder").fetchall()
 
 
+def server_key(page: Page) -> list[int]:
+    key: list[int] = page.evaluate("""async () => {
+        const { public_key: key } = await (await fetch('/api/reminders/key')).json();
+        return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
+                          (c) => c.charCodeAt(0));
+    }""")
+    return key
+
+
 def make_due(server: LiveServer) -> None:
     due = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
     with sqlite3.connect(server.data_dir / "rest.db") as db:
@@ -206,11 +215,7 @@ class TestReminders:
             page.goto(reminder_server.url + "/")
         assert saved.value.status == 200
         assert len(key_reads) == 1  # the key read to notice the change serves the new one
-        new_key = page.evaluate("""async () => {
-            const { public_key: key } = await (await fetch('/api/reminders/key')).json();
-            return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
-                              (c) => c.charCodeAt(0));
-        }""")
+        new_key = server_key(page)
         assert page.evaluate("window.__unsubscribed") is True
         assert json.loads(page.evaluate("localStorage.getItem('test-push-key')")) == new_key
         assert [row[0] for row in stored(reminder_server)] == [phone.endpoint]
@@ -224,12 +229,13 @@ def worker(context: BrowserContext, page: Page) -> Worker:
     return found
 
 
-def saved_on_device(page: Page) -> dict[str, object] | None:
-    saved: dict[str, object] | None = page.evaluate("""async () => {
+def endpoint_saved_on_device(page: Page) -> str | None:
+    """The subscription the page's own record of the reminder names (None: no reminder)."""
+    endpoint: str | None = page.evaluate("""async () => {
         const { getSetting } = await import('/js/store.js');
-        return getSetting('reminder');
+        return (await getSetting('reminder'))?.endpoint ?? null;
     }""")
-    return saved
+    return endpoint
 
 
 def fire_subscription_change(service_worker: Worker, old_endpoint: str | None,
@@ -272,15 +278,6 @@ def subscribe_to(service_worker: Worker, made: dict[str, object]) -> None:
     }""", made)
 
 
-def server_key(page: Page) -> list[int]:
-    key: list[int] = page.evaluate("""async () => {
-        const { public_key: key } = await (await fetch('/api/reminders/key')).json();
-        return Array.from(atob(key.replace(/-/g, '+').replace(/_/g, '/')),
-                          (c) => c.charCodeAt(0));
-    }""")
-    return key
-
-
 class TestRenewedSubscription:
     """The browser renews a push subscription on its own (pushsubscriptionchange): the
     worker carries the reminder over, with no page needed to do it."""
@@ -307,8 +304,7 @@ class TestRenewedSubscription:
         fire_subscription_change(worker(context, page), phone.endpoint, renewed.subscription())
 
         assert stored(reminder_server) == [(renewed.endpoint, 6 * 60 + 45, 0b0111111, zone)]
-        saved = saved_on_device(page)
-        assert saved is not None and saved["endpoint"] == renewed.endpoint
+        assert endpoint_saved_on_device(page) == renewed.endpoint
 
         # When due, the reminder goes to the new subscription, readable with its keys only.
         make_due(reminder_server)
@@ -339,8 +335,7 @@ class TestRenewedSubscription:
             assert service_worker.evaluate("self.unsubscribed") == offered.endpoint
         assert [row[:3] for row in stored(reminder_server)] == [
             (made.endpoint, 6 * 60 + 45, 0b0111111)]
-        saved = saved_on_device(page)
-        assert saved is not None and saved["endpoint"] == made.endpoint
+        assert endpoint_saved_on_device(page) == made.endpoint
 
     def test_a_refused_save_changes_nothing_and_fails_the_event(
         self, page: Page, context: BrowserContext, reminder_server: LiveServer,
@@ -354,8 +349,7 @@ class TestRenewedSubscription:
             fire_subscription_change(worker(context, page), phone.endpoint,
                                      elsewhere.subscription())
         assert stored(reminder_server) == before
-        saved = saved_on_device(page)
-        assert saved is not None and saved["endpoint"] == phone.endpoint
+        assert endpoint_saved_on_device(page) == phone.endpoint
 
     def test_with_no_reminder_on_the_device_nothing_is_saved_or_subscribed(
         self, page: Page, context: BrowserContext, reminder_server: LiveServer,
