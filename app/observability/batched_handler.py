@@ -87,7 +87,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                     self.handleError(deferred.make())
 
     def _add(self, line: str, level: int) -> None:
-        size = len(line.encode())
+        size = len(line) if line.isascii() else len(line.encode())  # bytes, cheaply
         if self._pending_bytes + size > PIPE_BUF:
             self._write_pending()
         self._pending.append(line)

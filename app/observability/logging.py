@@ -3,7 +3,7 @@
 The request id lives in a context variable set by the request middleware; a log record
 factory copies it onto every record when the record is made, so any handler (ours, pytest's
 caplog, a library's) sees it, including lines written from a sync route's worker thread.
-Access lines, logged per request through `log_later`, carry the id they were logged with
+Access lines, logged per request through `log_access`, carry the id they were logged with
 even when their record is made later, or never (see batched_handler).
 """
 
@@ -103,43 +103,62 @@ def _iso_time(created: float) -> str:
     return f"{_second_text(second)}.{int((created - second) * 1000):03d}+00:00"
 
 
-class LaterRecord(NamedTuple):
-    """A record as `log_later` keeps it, to be made (or only formatted) with its batch."""
+access_log = logging.getLogger("app.access")
 
-    logger: logging.Logger
+
+class AccessLine(NamedTuple):
+    """One request's access line, as the request middleware logs it: the facts only.
+
+    The record (or, in production, the JSON line) is made from them later, with its
+    batch (see batched_handler); the time and request id are those of the moment it was
+    logged.
+    """
+
     level: int
-    pathname: str
-    msg: str
-    args: tuple[Any, ...]
-    extra: dict[str, Any]
     created: float
     request_id: str | None
+    method: str
+    route: str
+    path: str  # without its query string: never headers, cookies or bodies
+    status: int
+    duration_s: float
+    client: str | None
+
+    @property
+    def message(self) -> str:
+        return f"{self.method} {self.path} {self.status} {self.duration_s * 1000:.1f} ms"
+
+    def fields(self) -> dict[str, Any]:
+        return {"method": self.method, "route": self.route, "path": self.path,
+                "status": self.status, "duration_ms": round(self.duration_s * 1000, 2),
+                "client": self.client}
 
     def make(self) -> logging.LogRecord:
-        record = self.logger.makeRecord(self.logger.name, self.level, self.pathname, 0,
-                                        self.msg, self.args, None, extra=self.extra)
+        record = access_log.makeRecord(
+            access_log.name, self.level, __file__, 0, "%s %s %d %.1f ms",
+            (self.method, self.path, self.status, self.duration_s * 1000), None,
+            extra=self.fields())
         record.created = self.created
         record.msecs = int((self.created - int(self.created)) * 1000) + 0.0  # as LogRecord
         record.request_id = self.request_id
         return record
 
 
-def log_later(logger: logging.Logger, level: int, pathname: str, msg: str,
-              args: tuple[Any, ...], extra: dict[str, Any]) -> None:
-    """Log as `logger.handle(logger.makeRecord(...))` does, for a line logged per request.
+def log_access(level: int, method: str, route: str, path: str, status: int,
+               duration_s: float, client: str | None) -> None:
+    """Log one request's access line on `app.access`, as `logger.log` would.
 
     When the app's batched handler is the only place the line can go (production), it
-    gets the record's makings and formats them with its batch (see batched_handler);
-    otherwise (tests, another handler) the record is made and handled now. The time and
-    request id are this moment's either way.
+    gets the line's facts and formats them with its batch (see batched_handler);
+    otherwise (tests, another handler) the record is made and handled now.
     """
-    later = LaterRecord(logger, level, pathname, msg, args, extra, time.time(),
-                        request_id_var.get())
-    handler = sole_batched_handler(logger, level)
+    line = AccessLine(level, time.time(), request_id_var.get(), method, route, path, status,
+                      duration_s, client)
+    handler = sole_batched_handler(access_log, level)
     if handler is None:
-        logger.handle(later.make())
+        access_log.handle(line.make())
     else:
-        handler.defer(later)
+        handler.defer(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -154,14 +173,15 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         return _dumps(entry)
 
-    def format_deferred(self, later: LaterRecord) -> str:
-        """The line `format(later.make())` gives, without making the record: the same for
-        every record `log_later` makes (no exception, a plain %-message, this module's
-        record factory)."""
-        message = later.msg % later.args if later.args else later.msg
-        return _dumps(_entry(later.created, logging.getLevelName(later.level),
-                             later.logger.name, message, later.request_id,
-                             _shown(later.extra)))
+    def format_deferred(self, line: AccessLine) -> str:
+        """The text `format(line.make())` gives, straight from the line's facts: its
+        fields are fixed, and none is a secret."""
+        entry = {"time": _iso_time(line.created), "level": logging.getLevelName(line.level),
+                 "logger": access_log.name, "message": line.message}
+        if line.request_id:
+            entry["request_id"] = line.request_id
+        entry.update(line.fields())
+        return _dumps(entry)
 
 
 def _entry(created: float, level: str, logger: str, message: str, request_id: str | None,

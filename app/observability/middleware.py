@@ -9,10 +9,13 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.logging import accept_or_make_request_id, log_later, request_id_var
+from app.observability.logging import (
+    accept_or_make_request_id,
+    access_log,
+    log_access,
+    request_id_var,
+)
 from app.observability.metrics import UNMATCHED_ROUTE, observe_request
-
-access_log = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Probes hit these every few seconds; a success there is logged at DEBUG only.
@@ -44,12 +47,10 @@ class RequestObservability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent_id = None
-        for name, value in scope["headers"]:
-            if name == REQUEST_ID_HEADER:
-                sent_id = value.decode("latin-1")
-                break
-        request_id = accept_or_make_request_id(sent_id)
+        # Header names come lowercased (ASGI); a dict finds one faster than a loop.
+        sent_id = dict(scope["headers"]).get(REQUEST_ID_HEADER)
+        request_id = accept_or_make_request_id(sent_id.decode("latin-1") if sent_id else None)
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
         # Each request runs in its own task with its own copy of the context, so this does
         # not leak into other requests; it stays set for the 500 handler outside us.
         request_id_var.set(request_id)
@@ -60,9 +61,10 @@ class RequestObservability:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != REQUEST_ID_HEADER]
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                headers = list(message.get("headers", ()))
+                if REQUEST_ID_HEADER in dict(headers):  # ours replaces any other
+                    headers = [(k, v) for k, v in headers if k.lower() != REQUEST_ID_HEADER]
+                headers.append(id_header)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -74,17 +76,6 @@ class RequestObservability:
             observe_request(scope["method"], route, status, duration_s)
             level = _level(status, route)
             if access_log.isEnabledFor(level):
-                # The path without its query string; never headers, cookies or bodies.
                 client = scope.get("client")
-                log_later(
-                    access_log, level, __file__, "%s %s %d %.1f ms",
-                    (scope["method"], scope["path"], status, duration_s * 1000),
-                    extra={
-                        "method": scope["method"],
-                        "route": route,
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round(duration_s * 1000, 2),
-                        "client": client[0] if client else None,
-                    },
-                )
+                log_access(level, scope["method"], route, scope["path"], status, duration_s,
+                           client[0] if client else None)

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from app.observability.batched_handler import BatchedStreamHandler, sole_batched_handler
-from app.observability.logging import JsonFormatter, LaterRecord, log_later, request_id_var
+from app.observability.logging import AccessLine, JsonFormatter, log_access, request_id_var
 from tests.auth.helpers import CSRF, PASSWORD, sign_up
 
 
@@ -121,28 +121,31 @@ class TestDeferredAccessLines:
         (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
         assert (line["status"], line["level"]) == (401, "WARNING")
 
-    def test_a_deferred_line_is_the_line_the_record_would_give(self):
-        logger = logging.getLogger("app.access")
-        later = LaterRecord(logger, logging.INFO, __file__, "%s %s %d %.1f ms",
-                            ("GET", "/api/ünïcode", 200, 1.25),
-                            {"route": "/api/x", "status": 200, "session_token": "t0k3n",
-                             "_private": 1, "client": None},
-                            1_796_000_000.9996, "req-same")
+    @pytest.mark.parametrize(("path", "request_id", "client"), [
+        ("/api/ünïcode", "req-same", None),
+        ('/api/"quoted"\\back\nline', None, "10.0.0.7"),
+    ])
+    def test_a_deferred_line_is_the_line_the_record_would_give(self, path, request_id,
+                                                                 client):
+        line = AccessLine(logging.WARNING, 1_796_000_000.9996, request_id, "GET", "/api/x",
+                          path, 404, 0.001254, client)
         formatter = JsonFormatter()
-        line = formatter.format_deferred(later)
-        assert line == formatter.format(later.make())
-        entry = json.loads(line)
+        text = formatter.format_deferred(line)
+        assert text == formatter.format(line.make())
+        entry = json.loads(text)
         assert entry["time"] == "2026-11-30T00:53:20.999+00:00"
-        assert entry["session_token"] == "[redacted]" and "_private" not in entry
+        assert (entry["level"], entry["logger"]) == ("WARNING", "app.access")
+        assert entry["message"] == f"GET {path} 404 1.3 ms"
+        assert (entry["path"], entry["status"], entry["duration_ms"]) == (path, 404, 1.25)
+        assert entry.get("request_id") == request_id and entry["client"] == client
 
     def test_with_another_handler_the_line_is_handled_at_once(self, caplog):
         with caplog.at_level(logging.INFO, logger="app.access"):
             token = request_id_var.set("req-now")
             try:
-                log_later(logging.getLogger("app.access"), logging.INFO, __file__,
-                          "%s", ("now",), {"route": "/api/x"})
+                log_access(logging.INFO, "GET", "/api/x", "/api/x/1", 200, 0.002, None)
             finally:
                 request_id_var.reset(token)
         (record,) = caplog.records
         assert (record.getMessage(), record.route, record.request_id) == (
-            "now", "/api/x", "req-now")
+            "GET /api/x/1 200 2.0 ms", "/api/x", "req-now")
