@@ -1,0 +1,94 @@
+"""A sign-up is one transaction: the account and its first session are kept together."""
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from app.auth.errors import EmailTaken
+from app.auth.passwords import PasswordHashing
+from app.auth.service import create_user
+from app.db import make_engine
+from app.main import create_app
+from app.migrate import upgrade_to_head
+from app.models import User
+from tests.auth.helpers import CSRF, PASSWORD, new_email
+from tests.conftest import make_settings
+from tests.sync.conftest import database_url, postgres_url  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def client_on_any_db(tmp_path: Path, speech_cache: Path,
+                     database_url: str | None) -> Iterator[TestClient]:  # noqa: F811
+    settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
+                             database_url=database_url, migrate_on_start=True)
+    # A failure injected on the server is answered 500, as a client would see it.
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_sign_up_that_fails_after_the_account_row_keeps_no_account(
+        client_on_any_db: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    email = new_email()
+
+    def no_session(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the session could not be stored")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("app.auth.router.start_session", no_session)
+        failed = client_on_any_db.post("/api/auth/register", headers=CSRF,
+                                       json={"email": email, "password": PASSWORD})
+    assert failed.status_code == 500
+    # Nothing was kept: the same email signs up (not "taken"), and can sign in.
+    again = client_on_any_db.post("/api/auth/register", headers=CSRF,
+                                  json={"email": email, "password": PASSWORD})
+    assert again.status_code == 201, again.text
+    assert client_on_any_db.get("/api/auth/me").json()["email"] == email
+
+
+def test_a_taken_email_is_refused_and_the_account_stays_as_it_was(
+        client_on_any_db: TestClient) -> None:
+    email = new_email()
+    first = client_on_any_db.post("/api/auth/register", headers=CSRF,
+                                  json={"email": email, "password": PASSWORD})
+    assert first.status_code == 201
+    client_on_any_db.post("/api/auth/logout", headers=CSRF)
+    taken = client_on_any_db.post("/api/auth/register", headers=CSRF,
+                                  json={"email": email, "password": "another-password-9"})
+    assert (taken.status_code, taken.json()["error"]) == (409, "EMAIL_TAKEN")
+    signed_in = client_on_any_db.post("/api/auth/login", headers=CSRF,
+                                      json={"email": email, "password": PASSWORD})
+    assert signed_in.status_code == 200
+
+
+def test_of_two_sign_ups_racing_for_one_email_the_second_is_told_it_is_taken(
+        tmp_path: Path, speech_cache: Path, database_url: str | None) -> None:  # noqa: F811
+    settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
+                             database_url=database_url, migrate_on_start=True)
+    settings.data_dir.mkdir(parents=True)
+    upgrade_to_head(settings.resolved_database_url)
+    engine = make_engine(settings)
+    hashing = PasswordHashing(2)
+    email = new_email()
+    try:
+        with Session(engine) as first, Session(engine) as second:
+            # Both have looked and found no account; the first inserts, not yet committed.
+            created_id = create_user(first, hashing, email, PASSWORD).id
+            with ThreadPoolExecutor(1) as pool:
+                # The second waits for the first's lock, then finds the email taken.
+                racing = pool.submit(create_user, second, hashing, email, PASSWORD)
+                time.sleep(0.3)
+                assert not racing.done()
+                first.commit()
+                with pytest.raises(EmailTaken):
+                    racing.result(timeout=20)
+            second.rollback()
+        with Session(engine) as check:
+            found = check.exec(select(User).where(User.email == email)).all()
+            assert [user.id for user in found] == [created_id]
+    finally:
+        engine.dispose()
