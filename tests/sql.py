@@ -1,12 +1,14 @@
 """What the app sends to its database, for tests that hold it to a number or an order."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, event
+from sqlalchemy.sql import ClauseElement
 
+from app.direct_sql import DirectConnection
 from app.sqlite_writer import SqliteWriter
 from app.sync.sqlite_polls import SqlitePolls
 
@@ -29,9 +31,11 @@ def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
 @contextmanager
 def statements_sent(engine: Engine, *own: object) -> Iterator[list[str]]:
     """The SQL sent to the database while the block runs, one spacing, lower case: through
-    the engine, and through the connections that read polls on PostgreSQL, and on SQLite
-    through those of `own`: the app's SqlitePolls and SqliteWriter (None where it has none)."""
+    the engine; on PostgreSQL, through the connections that read polls and the direct
+    statements of pushes (app.direct_sql); on SQLite, through the connections of `own`:
+    the app's SqlitePolls and SqliteWriter (None where it has none)."""
     async_execute = psycopg.AsyncConnection.execute
+    direct_execute = DirectConnection.execute
     traced = [of for of in own if isinstance(of, SqlitePolls | SqliteWriter)]
     with statements_sent_by_engine(engine) as statements:
         for of in traced:
@@ -42,10 +46,23 @@ def statements_sent(engine: Engine, *own: object) -> Iterator[list[str]]:
             statements.append(" ".join(str(query).split()).lower())
             return await async_execute(connection, query, *args, **kwargs)
 
+        def seen_direct(connection: DirectConnection, statement: ClauseElement,
+                        parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                        ) -> Any:
+            # On SQLite, the writer's connection is traced above, statements and all.
+            if connection.dialect.name != "sqlite":
+                names = tuple(parameters[0] if isinstance(parameters, Sequence)
+                              else parameters or ())
+                sql = connection.statement(statement, names).sql
+                statements.append(" ".join(sql.split()).lower())
+            return direct_execute(connection, statement, parameters)
+
         psycopg.AsyncConnection.execute = seen_async  # type: ignore[method-assign, assignment]
+        DirectConnection.execute = seen_direct  # type: ignore[method-assign, assignment]
         try:
             yield statements
         finally:
             psycopg.AsyncConnection.execute = async_execute  # type: ignore[method-assign]
+            DirectConnection.execute = direct_execute  # type: ignore[method-assign]
             for of in traced:
                 of.connection().set_trace_callback(None)

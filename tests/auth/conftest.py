@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.sync.conftest import database_url, postgres_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -19,4 +20,15 @@ def make_app_settings(tmp_path: Path, speech_cache: Path) -> Callable[..., Setti
 @pytest.fixture
 def auth_client(make_app_settings: Callable[..., Settings]) -> Iterator[TestClient]:
     with TestClient(create_app(make_app_settings())) as client:
+        yield client
+
+
+@pytest.fixture
+def auth_client_on_any_db(tmp_path: Path, speech_cache: Path,
+                          database_url: str | None) -> Iterator[TestClient]:  # noqa: F811
+    """The app on SQLite and on PostgreSQL. A failure a test injects on the server is
+    answered 500, as a client would see it."""
+    settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
+                             database_url=database_url, migrate_on_start=True)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client

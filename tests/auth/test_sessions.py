@@ -67,16 +67,23 @@ def test_an_expired_session_is_refused(auth_client, use):
     assert response.json()["error"] == "UNAUTHENTICATED"
 
 
-def test_a_push_renews_its_session_only_after_its_own_writes(auth_client):
+def _locks_the_user(statement: str) -> bool:
+    # SQLite: a no-op UPDATE takes the write lock; PostgreSQL: SELECT ... FOR UPDATE.
+    return statement.startswith("update user_account") or (
+        statement.startswith("select user_account.id from user_account")
+        and statement.endswith("for update"))
+
+
+def test_a_push_renews_its_session_only_after_its_own_writes(auth_client_on_any_db):
     # Erasing an account locks the user, then its sessions; a push must take them in that
     # order too, or the two could each wait for the other (on PostgreSQL, a deadlock).
-    account = sign_up(auth_client)
+    account = sign_up(auth_client_on_any_db)
     set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
-    state = auth_client.app.state
+    state = auth_client_on_any_db.app.state
     with statements_sent(state.engine, state.sqlite_writer) as statements:
         assert USES["push"](account).status_code == 200
     renewal = next(i for i, s in enumerate(statements) if s.startswith("update auth_session"))
-    user_lock = next(i for i, s in enumerate(statements) if s.startswith("update user_account"))
+    user_lock = next(i for i, s in enumerate(statements) if _locks_the_user(s))
     assert user_lock < renewal
 
 

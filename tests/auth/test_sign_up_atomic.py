@@ -1,7 +1,6 @@
 """A sign-up is one transaction: the account and its first session are kept together."""
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,26 +12,14 @@ from app.auth.errors import EmailTaken
 from app.auth.passwords import PasswordHashing
 from app.auth.service import create_user
 from app.db import make_engine
-from app.main import create_app
 from app.migrate import upgrade_to_head
 from app.models import User
 from tests.auth.helpers import CSRF, PASSWORD, new_email
 from tests.conftest import make_settings
-from tests.sync.conftest import database_url, postgres_url  # noqa: F401  (fixtures)
-
-
-@pytest.fixture
-def client_on_any_db(tmp_path: Path, speech_cache: Path,
-                     database_url: str | None) -> Iterator[TestClient]:  # noqa: F811
-    settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
-                             database_url=database_url, migrate_on_start=True)
-    # A failure injected on the server is answered 500, as a client would see it.
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
 
 
 def test_a_sign_up_that_fails_after_the_account_row_keeps_no_account(
-        client_on_any_db: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        auth_client_on_any_db: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     email = new_email()
 
     def no_session(*args: object, **kwargs: object) -> str:
@@ -40,33 +27,33 @@ def test_a_sign_up_that_fails_after_the_account_row_keeps_no_account(
 
     with monkeypatch.context() as patch:
         patch.setattr("app.auth.router.start_session", no_session)
-        failed = client_on_any_db.post("/api/auth/register", headers=CSRF,
+        failed = auth_client_on_any_db.post("/api/auth/register", headers=CSRF,
                                        json={"email": email, "password": PASSWORD})
     assert failed.status_code == 500
     # Nothing was kept: the same email signs up (not "taken"), and can sign in.
-    again = client_on_any_db.post("/api/auth/register", headers=CSRF,
+    again = auth_client_on_any_db.post("/api/auth/register", headers=CSRF,
                                   json={"email": email, "password": PASSWORD})
     assert again.status_code == 201, again.text
-    assert client_on_any_db.get("/api/auth/me").json()["email"] == email
+    assert auth_client_on_any_db.get("/api/auth/me").json()["email"] == email
 
 
 def test_a_taken_email_is_refused_and_the_account_stays_as_it_was(
-        client_on_any_db: TestClient) -> None:
+        auth_client_on_any_db: TestClient) -> None:
     email = new_email()
-    first = client_on_any_db.post("/api/auth/register", headers=CSRF,
+    first = auth_client_on_any_db.post("/api/auth/register", headers=CSRF,
                                   json={"email": email, "password": PASSWORD})
     assert first.status_code == 201
-    client_on_any_db.post("/api/auth/logout", headers=CSRF)
-    taken = client_on_any_db.post("/api/auth/register", headers=CSRF,
+    auth_client_on_any_db.post("/api/auth/logout", headers=CSRF)
+    taken = auth_client_on_any_db.post("/api/auth/register", headers=CSRF,
                                   json={"email": email, "password": "another-password-9"})
     assert (taken.status_code, taken.json()["error"]) == (409, "EMAIL_TAKEN")
-    signed_in = client_on_any_db.post("/api/auth/login", headers=CSRF,
+    signed_in = auth_client_on_any_db.post("/api/auth/login", headers=CSRF,
                                       json={"email": email, "password": PASSWORD})
     assert signed_in.status_code == 200
 
 
 def test_of_two_sign_ups_racing_for_one_email_the_second_is_told_it_is_taken(
-        tmp_path: Path, speech_cache: Path, database_url: str | None) -> None:  # noqa: F811
+        tmp_path: Path, speech_cache: Path, database_url: str | None) -> None:
     settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
                              database_url=database_url, migrate_on_start=True)
     settings.data_dir.mkdir(parents=True)
