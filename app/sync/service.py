@@ -85,7 +85,7 @@ REJECTION: Table = SyncRejection.__table__  # type: ignore[attr-defined]
 _NEW_RESTS = insert(REST)
 _CHANGED_RESTS = update(REST).where(REST.c.user_id == bindparam("match_user_id"),
                                     REST.c.id == bindparam("match_id"))
-_REJECTIONS = insert(REJECTION)
+_REJECTIONS = insert(REJECTION).inline()  # its ids are not wanted back (no RETURNING)
 
 
 def _put_values(rest: RestIn) -> dict[str, Any]:

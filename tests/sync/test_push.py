@@ -5,6 +5,7 @@ from sqlmodel import Session, select
 
 from app.models import SyncRejection
 from tests.auth.helpers import Account, sign_up
+from tests.sql import statements_sent
 from tests.sync.factories import delete, make_rest, new_client_id, put
 
 
@@ -84,6 +85,17 @@ class TestPush:
             (client_id, 2, untitled["id"], "VALIDATION_ERROR"),
         ]
         assert "after_rating" in kept[0].detail and "title" in kept[1].detail
+
+    def test_a_push_asks_only_the_purge_for_rows_back(self, any_db_client: TestClient) -> None:
+        # Written rows' ids are never read: a RETURNING on their INSERT is work for nothing.
+        account = sign_up(any_db_client)
+        state = any_db_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine, state.sqlite_writer) as statements:
+            push(account, new_client_id(), [put(1, make_rest(after_rating=11)),
+                                            put(2, make_rest())])
+        inserts = [s for s in statements if s.startswith("insert into")]
+        assert {s.split()[2] for s in inserts} == {"rest", "sync_rejection", "sync_client"}
+        assert [s.split()[0] for s in statements if " returning " in s] == ["delete"]
 
     def test_last_writer_in_server_order_wins(self, any_db_client: TestClient) -> None:
         account = sign_up(any_db_client)
