@@ -22,23 +22,21 @@ def find_user(db: Session, email: str) -> User | None:
 def create_user(db: Session, hashing: PasswordHashing, email: str, password: str) -> User:
     if find_user(db, email) is not None:
         raise EmailTaken("An account with this email already exists.")
-    new = User(email=email, password_hash=hashing.hash(password))
+    values = User(email=email, password_hash=hashing.hash(password)).model_dump(exclude={"id"})
     # A concurrent sign-up with the same email may win between the check and the insert:
     # then nothing is inserted. (Not a savepoint around a plain insert: on SQLite, one that
     # opens the transaction commits when it is released, apart from the session after it.)
-    user_id = db.scalar(_insert_unless_taken(db, _table(User), "email")
-                        .values(new.model_dump(exclude={"id"})).returning(_table(User).c.id))
-    if user_id is None:
+    user = db.scalar(_insert_unless_taken(db, User, "email").values(values).returning(User))
+    if user is None:
         raise EmailTaken("An account with this email already exists.")
-    user = db.get(User, user_id)
-    assert user is not None
     return user
 
 
-def _insert_unless_taken(db: Session, table: Table, unique_column: str) -> Insert:
+def _insert_unless_taken(db: Session, model: type[SQLModel], unique_column: str) -> Insert:
     """INSERT ... ON CONFLICT (unique_column) DO NOTHING, for the session's database."""
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=[unique_column])
+    dialects = {"postgresql": postgresql, "sqlite": sqlite}
+    dialect = dialects[db.get_bind().dialect.name]  # the two this app runs on
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
 
 
 def authenticate(db: Session, hashing: PasswordHashing, email: str, password: str) -> User | None:

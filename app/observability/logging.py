@@ -104,6 +104,7 @@ def _iso_time(created: float) -> str:
 
 
 access_log = logging.getLogger("app.access")
+_ACCESS_MESSAGE = "%s %s %d %.1f ms"  # method, path, status, duration
 
 
 class AccessLine(NamedTuple):
@@ -126,7 +127,10 @@ class AccessLine(NamedTuple):
 
     @property
     def message(self) -> str:
-        return f"{self.method} {self.path} {self.status} {self.duration_s * 1000:.1f} ms"
+        return _ACCESS_MESSAGE % self._message_args()
+
+    def _message_args(self) -> tuple[str, str, int, float]:
+        return self.method, self.path, self.status, self.duration_s * 1000
 
     def fields(self) -> dict[str, Any]:
         return {"method": self.method, "route": self.route, "path": self.path,
@@ -134,10 +138,9 @@ class AccessLine(NamedTuple):
                 "client": self.client}
 
     def make(self) -> logging.LogRecord:
-        record = access_log.makeRecord(
-            access_log.name, self.level, __file__, 0, "%s %s %d %.1f ms",
-            (self.method, self.path, self.status, self.duration_s * 1000), None,
-            extra=self.fields())
+        record = access_log.makeRecord(access_log.name, self.level, __file__, 0,
+                                       _ACCESS_MESSAGE, self._message_args(), None,
+                                       extra=self.fields())
         record.created = self.created
         record.msecs = int((self.created - int(self.created)) * 1000) + 0.0  # as LogRecord
         record.request_id = self.request_id
@@ -146,7 +149,8 @@ class AccessLine(NamedTuple):
 
 def log_access(level: int, method: str, route: str, path: str, status: int,
                duration_s: float, client: str | None) -> None:
-    """Log one request's access line on `app.access`, as `logger.log` would.
+    """Log one request's access line on `app.access`, as `logger.handle(record)` would
+    (the caller has checked `isEnabledFor(level)`).
 
     When the app's batched handler is the only place the line can go (production), it
     gets the line's facts and formats them with its batch (see batched_handler);

@@ -47,9 +47,12 @@ class RequestObservability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Header names come lowercased (ASGI); a dict finds one faster than a loop.
-        sent_id = dict(scope["headers"]).get(REQUEST_ID_HEADER)
-        request_id = accept_or_make_request_id(sent_id.decode("latin-1") if sent_id else None)
+        sent_id = None
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER:
+                sent_id = value.decode("latin-1")
+                break
+        request_id = accept_or_make_request_id(sent_id)
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         # Each request runs in its own task with its own copy of the context, so this does
         # not leak into other requests; it stays set for the 500 handler outside us.
@@ -61,9 +64,9 @@ class RequestObservability:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                if REQUEST_ID_HEADER in dict(headers):  # ours replaces any other
-                    headers = [(k, v) for k, v in headers if k.lower() != REQUEST_ID_HEADER]
+                # Ours replaces any other, however its name is spelt.
+                headers = [(k, v) for k, v in message.get("headers", ())
+                           if k.lower() != REQUEST_ID_HEADER]
                 headers.append(id_header)
                 message = {**message, "headers": headers}
             await send(message)

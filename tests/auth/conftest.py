@@ -24,11 +24,10 @@ def auth_client(make_app_settings: Callable[..., Settings]) -> Iterator[TestClie
 
 
 @pytest.fixture
-def auth_client_on_any_db(tmp_path: Path, speech_cache: Path,
+def auth_client_on_any_db(make_app_settings: Callable[..., Settings],
                           database_url: str | None) -> Iterator[TestClient]:  # noqa: F811
     """The app on SQLite and on PostgreSQL. A failure a test injects on the server is
     answered 500, as a client would see it."""
-    settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
-                             database_url=database_url, migrate_on_start=True)
+    settings = make_app_settings(database_url=database_url, migrate_on_start=True)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client

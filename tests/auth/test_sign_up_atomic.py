@@ -53,7 +53,8 @@ def test_a_taken_email_is_refused_and_the_account_stays_as_it_was(
 
 
 def test_of_two_sign_ups_racing_for_one_email_the_second_is_told_it_is_taken(
-        tmp_path: Path, speech_cache: Path, database_url: str | None) -> None:
+        tmp_path: Path, speech_cache: Path, database_url: str | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False,
                              database_url=database_url, migrate_on_start=True)
     settings.data_dir.mkdir(parents=True)
@@ -61,9 +62,11 @@ def test_of_two_sign_ups_racing_for_one_email_the_second_is_told_it_is_taken(
     engine = make_engine(settings)
     hashing = PasswordHashing(2)
     email = new_email()
+    # Both look before either has inserted, and find no account: each goes on to insert.
+    monkeypatch.setattr("app.auth.service.find_user", lambda db, email: None)
     try:
         with Session(engine) as first, Session(engine) as second:
-            # Both have looked and found no account; the first inserts, not yet committed.
+            # The first inserts, not yet committed.
             created_id = create_user(first, hashing, email, PASSWORD).id
             with ThreadPoolExecutor(1) as pool:
                 # The second waits for the first's lock, then finds the email taken.

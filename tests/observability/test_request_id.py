@@ -1,6 +1,9 @@
 import re
 
 import pytest
+from starlette.testclient import TestClient
+
+from app.observability.middleware import RequestObservability
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -37,17 +40,13 @@ class TestRequestId:
         assert part.content == whole[100:200]
         assert GENERATED.fullmatch(part.headers["x-request-id"])
 
+    @pytest.mark.parametrize("inner_name", [b"x-request-id", b"X-Request-ID"])
+    def test_an_id_set_inside_is_replaced_by_ours(self, inner_name):
+        async def sets_its_own(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(inner_name, b"inner"), (b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
 
-def test_an_id_set_inside_is_replaced_by_ours():
-    from starlette.testclient import TestClient
-
-    from app.observability.middleware import RequestObservability
-
-    async def sets_its_own(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"x-request-id", b"inner"), (b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    client = TestClient(RequestObservability(sets_its_own))  # no lifespan: not entered
-    response = client.get("/", headers={"X-Request-ID": "outer-1"})
-    assert response.headers.get_list("x-request-id") == ["outer-1"]
+        client = TestClient(RequestObservability(sets_its_own))  # no lifespan: not entered
+        response = client.get("/", headers={"X-Request-ID": "outer-1"})
+        assert response.headers.get_list("x-request-id") == ["outer-1"]
