@@ -10,10 +10,11 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Insert, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DisconnectionError
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
@@ -149,6 +150,16 @@ def get_session(
     """The request is the transaction."""
     with session_scope(request.app.state.engine) as session:
         yield session
+
+
+def insert_unless_taken(db: Session, model: type[SQLModel], unique_column: str) -> Insert:
+    """INSERT ... ON CONFLICT (unique_column) DO NOTHING, for the session's database: a row
+    that a concurrent request inserted first makes this one insert nothing (add RETURNING
+    to tell). Not a savepoint around a plain INSERT: on SQLite, a savepoint that opens the
+    transaction commits on its own when it is released, apart from what follows it."""
+    dialects = {"postgresql": postgresql, "sqlite": sqlite}
+    dialect = dialects[db.get_bind().dialect.name]  # the two this app runs on
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
 
 
 T = TypeVar("T")

@@ -1,11 +1,11 @@
 """Accounts: create, check a password, erase. Services flush; the request commits."""
 
-from sqlalchemy import ColumnElement, Insert, Table, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Table, delete, func, select
 from sqlmodel import Session, SQLModel, col
 
 from app.auth.errors import EmailTaken
 from app.auth.passwords import PasswordHashing
+from app.db import insert_unless_taken
 from app.models import AuthSession, Rest, SyncClient, SyncRejection, User
 from app.sync.service import lock_user_counter
 
@@ -24,19 +24,11 @@ def create_user(db: Session, hashing: PasswordHashing, email: str, password: str
         raise EmailTaken("An account with this email already exists.")
     values = User(email=email, password_hash=hashing.hash(password)).model_dump(exclude={"id"})
     # A concurrent sign-up with the same email may win between the check and the insert:
-    # then nothing is inserted. (Not a savepoint around a plain insert: on SQLite, one that
-    # opens the transaction commits when it is released, apart from the session after it.)
-    user = db.scalar(_insert_unless_taken(db, User, "email").values(values).returning(User))
+    # then nothing is inserted.
+    user = db.scalar(insert_unless_taken(db, User, "email").values(values).returning(User))
     if user is None:
         raise EmailTaken("An account with this email already exists.")
     return user
-
-
-def _insert_unless_taken(db: Session, model: type[SQLModel], unique_column: str) -> Insert:
-    """INSERT ... ON CONFLICT (unique_column) DO NOTHING, for the session's database."""
-    dialects = {"postgresql": postgresql, "sqlite": sqlite}
-    dialect = dialects[db.get_bind().dialect.name]  # the two this app runs on
-    return dialect.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
 
 
 def authenticate(db: Session, hashing: PasswordHashing, email: str, password: str) -> User | None:

@@ -11,10 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.auth.sessions import as_utc
+from app.db import insert_unless_taken
 from app.errors import NotFound
 from app.models import Reminder
 from app.reminders.errors import PushServiceNotAllowed
@@ -82,16 +82,14 @@ def save_reminder(db: Session, body: ReminderIn, push_services: list[str],
     key = endpoint_hash(endpoint)
     reminder = _by_endpoint(db, key)
     if reminder is None:
-        try:
-            with db.begin_nested():
-                reminder = Reminder(endpoint_hash=key, endpoint=endpoint, created_at=now,
-                                    **values)
-                db.add(reminder)
-                db.flush()
+        new = Reminder(endpoint_hash=key, endpoint=endpoint, created_at=now, **values)
+        reminder = db.scalar(insert_unless_taken(db, Reminder, "endpoint_hash")
+                             .values(new.model_dump(exclude={"id"})).returning(Reminder))
+        if reminder is not None:
             return public(reminder)
-        except IntegrityError:  # the same device saved twice at once: the other one won
-            reminder = _by_endpoint(db, key)
-            assert reminder is not None
+        # The same device saved twice at once: the other one won, and this save replaces it.
+        reminder = _by_endpoint(db, key)
+        assert reminder is not None
     for name, value in values.items():
         setattr(reminder, name, value)
     db.flush()
