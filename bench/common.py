@@ -106,7 +106,8 @@ def print_table(figures: list[Figure], out: Any = None) -> None:
     rows = [(
         f.section, f.name, _fmt(f.value), f.unit,
         f"{_fmt(f.baseline)} {f.baseline_name}".strip() if f.baseline is not None else "",
-        f"{f.ratio:.2f}x" if f.ratio is not None else "",
+        # Three significant digits: 0.499x of a 0.5x goal must not read as 0.50x.
+        f"{f.ratio:.3g}x" if f.ratio is not None else "",
         f.goal, {True: "yes", False: "NO", None: ""}[f.met],
     ) for f in figures]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)

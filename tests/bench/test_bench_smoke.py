@@ -108,6 +108,13 @@ def test_table_and_json_take_missing_figures(tmp_path: Path) -> None:
     assert written[0]["value"] is None and written[0]["ratio"] is None
 
 
+def test_a_ratio_just_under_its_goal_is_not_rounded_up_to_it() -> None:
+    out = io.StringIO()
+    print_table([Figure("s", "reads", 499.0, "req/s", 1000.0, "ceiling", goal=">= 0.5x",
+                        met=False)], out)
+    assert "0.499x" in out.getvalue() and "0.50x" not in out.getvalue()
+
+
 def test_lighthouse_runs_again_only_when_it_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     outcomes: list[object] = [
         lighthouse.LighthouseFailed("lighthouse exited with 1: Please run Lighthouse again."),
