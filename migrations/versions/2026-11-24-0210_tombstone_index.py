@@ -17,11 +17,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_rest_tombstones", "rest", ["user_id", "deleted_at"], unique=False,
-        sqlite_where=sa.text("deleted IS 1"), postgresql_where=sa.text("deleted IS true"),
-    )
+    if op.get_context().dialect.name != "postgresql":
+        op.create_index("ix_rest_tombstones", "rest", ["user_id", "deleted_at"],
+                        unique=False, sqlite_where=sa.text("deleted IS 1"))
+        return
+    # CONCURRENTLY: a plain CREATE INDEX would hold back every write of rests (every push)
+    # on a live server while it builds. It cannot run inside a transaction.
+    with op.get_context().autocommit_block():
+        op.create_index("ix_rest_tombstones", "rest", ["user_id", "deleted_at"],
+                        unique=False, postgresql_where=sa.text("deleted IS true"),
+                        postgresql_concurrently=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_rest_tombstones", table_name="rest")
+    if op.get_context().dialect.name != "postgresql":
+        op.drop_index("ix_rest_tombstones", table_name="rest")
+        return
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_rest_tombstones", table_name="rest", postgresql_concurrently=True)

@@ -3,14 +3,16 @@
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.migrate import upgrade_to_head
+from app.migrate import alembic_config
 from tests.conftest import IN_CI, make_settings
 
 PG_ADMIN_URL = os.environ.get("DATABASE_URL_TEST", "postgresql://postgres@127.0.0.1:5432/test")
@@ -30,9 +32,10 @@ def postgres_available() -> bool:
         return False
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database (dropped afterwards)."""
+@contextmanager
+def fresh_postgres_database(revision: str = "head") -> Iterator[str]:
+    """A fresh PostgreSQL database migrated up to `revision` (dropped afterwards); skips
+    the test where PostgreSQL is not running, and fails it in CI."""
     if not postgres_available():
         if IN_CI:
             pytest.fail("PostgreSQL is required in CI at " + PG_ADMIN_URL)
@@ -42,12 +45,19 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     url = f"{base}/{name}"
-    upgrade_to_head(url)
     try:
+        command.upgrade(alembic_config(url), revision)
         yield url
     finally:
         with _pg_admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (dropped afterwards)."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
