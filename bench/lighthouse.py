@@ -14,6 +14,7 @@ registry (about 15 s).
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -70,12 +71,14 @@ def ensure_lighthouse() -> Path:
     return lighthouse_bin()
 
 
-def launcher_default_flags() -> list[str]:
-    """The flags Lighthouse's launcher gives a browser it starts, so ours runs the same."""
+@functools.cache
+def launcher_default_flags() -> tuple[str, ...]:
+    """The flags Lighthouse's launcher gives a browser it starts, so ours runs the same
+    (asked of node once per process)."""
     script = "console.log(JSON.stringify(require('chrome-launcher').Launcher.defaultFlags()))"
     out = subprocess.run(["node", "-e", script], cwd=INSTALL_DIR, check=True,
                          capture_output=True, text=True, timeout=60).stdout
-    return json.loads(out)
+    return tuple(json.loads(out))
 
 
 def wait_until_gone(process_group: int, timeout_s: float = 10) -> None:
