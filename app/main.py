@@ -36,7 +36,7 @@ from app.routines.service import SessionScripts
 from app.security import add_security_headers
 from app.sqlite_writer import SqliteWriter
 from app.sync.body_limit import BodyLimitMiddleware
-from app.sync.direct_pull import PULL_PATH, DirectPull
+from app.sync.direct_pull import PULL_PATH, DirectPull, ReplayKeptPolls
 from app.sync.direct_push import PUSH_PATH, DirectPush
 from app.sync.router import router as sync_router
 from app.sync.sqlite_polls import SqlitePolls
@@ -162,8 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reminders_router)
     mount_pwa(app, settings.app_build)
     add_security_headers(app)
+    app.add_middleware(ReplayKeptPolls, route=sync_routes[PULL_PATH],
+                       cookie_name=settings.session_cookie_name)
     # Just inside the request middleware: a replay is sent as kept, security headers and
-    # all, and still gets its own request id, access line and metrics.
+    # all, and still gets its own request id, access line and metrics (kept polls too).
     app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
                        routes=UNCHANGING_ROUTES)
     # Outermost: its request id and timing cover every other middleware's answers too.

@@ -76,7 +76,7 @@ class ReplayUnchangingAnswers:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET"
-                or not scope["path"].startswith(self.prefixes) or _has_body(scope)):
+                or not scope["path"].startswith(self.prefixes) or has_body(scope)):
             await self.app(scope, receive, send)
             return
         key = (scope.get("scheme", "http"), scope["path"], scope["query_string"])
@@ -117,7 +117,8 @@ class ReplayUnchangingAnswers:
         return send_and_keep
 
 
-def _has_body(scope: Scope) -> bool:
+def has_body(scope: Scope) -> bool:
+    """Whether the request says it sends a body (none is replayed)."""
     for name, value in scope["headers"]:
         if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
             return True

@@ -30,6 +30,11 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
+def security_headers(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer to this request carries."""
+    return HEADERS + ((HSTS,) if scope.get("scheme") == "https" else ())
+
+
 class SecurityHeaders:
     """Adds the headers above to each HTTP response unless the route set its own."""
 
@@ -40,7 +45,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = HEADERS + ((HSTS,) if scope.get("scheme") == "https" else ())
+        extra = security_headers(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -93,9 +93,15 @@ def still_live(hashed: str, user_id: int, expires_at: datetime,
     expires_at = as_utc(expires_at)
     if expires_at <= now:
         return None
-    renewed = now + timedelta(days=settings.session_days)
-    due = renewed - expires_at > timedelta(days=1)
-    return LiveSession(user_id, hashed, renewed if due else None)
+    if now > renewal_due_after(expires_at, settings):
+        return LiveSession(user_id, hashed, now + timedelta(days=settings.session_days))
+    return LiveSession(user_id, hashed, None)
+
+
+def renewal_due_after(expires_at: datetime, settings: Settings) -> datetime:
+    """The moment after which a session's expiry is due to slide forward again: a day
+    after it was last set (never later than the expiry itself)."""
+    return as_utc(expires_at) - timedelta(days=settings.session_days - 1)
 
 
 def renew(db: Database, session: LiveSession) -> None:

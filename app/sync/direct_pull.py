@@ -11,18 +11,28 @@ on to the route, which validates and refuses as it always does. Once the poll ha
 read, a refusal (no live session) or a database error is answered here, by the app's own
 error handlers, as the route would answer it (as DirectPush does): reading again through
 the route would only double the wait for a database that is down.
+
+On SQLite, the answer to such a poll with nothing new is kept (app/sync/sqlite_polls.py),
+and ReplayKeptPolls, just inside the request middleware, sends it again to the same
+session's same query string for as long as it stands. The middleware it skips never
+refuses a GET without a body (CSRF, the body limit); the headers they add (the security
+headers) go with the kept answer all the same.
 """
 
 import re
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth.sessions import cookie_hash
 from app.errors import AppError, error_answer
+from app.response_cache import has_body
+from app.security import security_headers
 from app.sync.router import MAX_SINCE, pull_answer
 from app.sync.schemas import UUID_PATTERN
+from app.sync.sqlite_polls import SqlitePolls
 
 PULL_PATH = "/api/sync/pull"
 _SINCE = re.compile(r"0|[1-9][0-9]{0,15}")
@@ -70,15 +80,51 @@ class DirectPull:
             return
         scope["route"] = self.route
         try:
-            body = await pull_answer(request, token, *query)
+            body = await pull_answer(request, token, *query, question=scope["query_string"])
         except (AppError, DBAPIError) as error:
             # Answered as the route would be. Any other error is a bug: it goes up to the
             # 500 handler, logged.
             refusal = await error_answer(request, error)
             await refusal(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]})
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, body)
+
+
+class ReplayKeptPolls:
+    """Sends a poll's kept answer again, if SqlitePolls still holds it good."""
+
+    def __init__(self, app: ASGIApp, route: Any, cookie_name: str) -> None:
+        self.app = app
+        self.route = route
+        self.cookie_name = cookie_name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PULL_PATH:
+            polls = scope["app"].state.polls
+            if isinstance(polls, SqlitePolls) and not has_body(scope):
+                hashed = cookie_hash(session_cookie(scope, self.cookie_name))
+                body = polls.kept_answer(hashed, scope["query_string"]) if hashed else None
+                if body is not None:
+                    scope["route"] = self.route
+                    await send_json(send, body, security_headers(scope))
+                    return
+        await self.app(scope, receive, send)
+
+
+def session_cookie(scope: Scope, name: str) -> str | None:
+    """The cookie's value as Request.cookies reads it (the last Cookie header that has it)."""
+    found = None
+    for header, value in scope["headers"]:
+        if header == b"cookie":
+            found = cookie_parser(value.decode("latin-1")).get(name, found)
+    return found
+
+
+async def send_json(send: Send, body: bytes,
+                    headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]})
+    await send({"type": "http.response.body", "body": body})

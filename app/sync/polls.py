@@ -53,9 +53,13 @@ class PostgresPolls:
         self._closed = False
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
-                             client_id: str | None, since: int,
-                             limit: int) -> tuple[LiveSession, bytes]:
-        """service.signed_in_pull, for a page after a cookie, on the event loop."""
+                             client_id: str | None, since: int, limit: int,
+                             question: bytes | None = None) -> tuple[LiveSession, bytes]:
+        """service.signed_in_pull, for a page after a cookie, on the event loop.
+
+        No answer is kept (`question` is for SqlitePolls): whether another instance
+        wrote meanwhile would take a round trip to know, as long as the poll's own.
+        """
         hashed = cookie_hash(token)
         answer = await self.pull(hashed, client_id, since, limit) if hashed else None
         return service.signed_in_answer(hashed, answer, settings)

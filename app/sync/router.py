@@ -79,9 +79,10 @@ async def pull(
 
 
 async def pull_answer(request: Request, token: str, since: int, client_id: str | None,
-                      limit: int | None) -> bytes:
+                      limit: int | None, question: bytes | None = None) -> bytes:
     """The pull's JSON body, for a caller whose parameters are valid (the route above, and
-    DirectPull, which answers well-formed polls without routing them)."""
+    DirectPull, which answers well-formed polls without routing them and gives their
+    query string as `question`, so that an answer with nothing new may be kept)."""
     settings: Settings = request.app.state.settings  # every device polls: no dependency
     page = min(limit or settings.sync_pull_limit, settings.sync_pull_limit)
 
@@ -89,7 +90,8 @@ async def pull_answer(request: Request, token: str, since: int, client_id: str |
     answer = None
     if polls is not None and since > 0:
         with contextlib.suppress(service.SnapshotNeeded):
-            answer = await polls.signed_in_pull(token, settings, client_id, since, page)
+            answer = await polls.signed_in_pull(token, settings, client_id, since, page,
+                                                question)
     if answer is None:
 
         def read(connection: Connection) -> tuple[LiveSession, bytes]:

@@ -12,16 +12,27 @@ PostgreSQL. A kept connection found closed is replaced and the read tried once m
 unseen, as the PostgreSQL polls do with a connection that died while idle. A snapshot
 (from 0, or a page that turns into one) goes to a worker thread through the pool, as
 before, so that no one's long history holds the event loop.
+
+Most polls find nothing new, poll after poll. The answer to such a poll, in the form
+devices send it, is kept and given again to the same session's same question
+(ReplayKeptPolls, in app/sync/direct_pull.py) until anything at all is written to the
+database, or the session is due for renewal. `PRAGMA data_version` tells: it changes
+whenever another connection (this process's writer and pool, or another process on the
+same file) commits, and costs a fraction of the query. Sessions' cookies are not kept:
+answers are filed under the session's hash, as the database files sessions.
 """
 
 import sqlite3
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.auth.sessions import LiveSession, cookie_hash
+from app.auth.sessions import LiveSession, cookie_hash, renewal_due_after
 from app.config import Settings
 from app.db import sqlite_connector
 from app.direct_sql import DirectStatement
@@ -30,6 +41,15 @@ from app.sync import service
 # A read waits at most this long for a lock (WAL readers take one only while the log is
 # recovered or reset, briefly); past it the poll fails as a lost database does: a 503.
 BUSY_TIMEOUT_MS = 2000
+# Up to this many answers are kept (about one per device that polls); past it, the
+# oldest kept is let go before another is kept.
+MAX_KEPT_ANSWERS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    body: bytes
+    fresh_until: float  # a Unix time: from then on, the session is due for renewal
 
 
 class SqlitePolls:
@@ -37,14 +57,55 @@ class SqlitePolls:
         self._open = sqlite_connector(engine)
         self._page = DirectStatement(service.PULL_PAGE, engine.dialect)
         self._connection: sqlite3.Connection | None = None
+        # Bodies of answers with nothing new, by (session hash, question), as of the
+        # database's data_version on the connection that read them (each connection
+        # counts on its own: a new one starts with none kept).
+        self._kept: dict[tuple[str, bytes], KeptAnswer] = {}
+        self._kept_as_of: int | None = None
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
-                             client_id: str | None, since: int,
-                             limit: int) -> tuple[LiveSession, bytes]:
-        """service.signed_in_pull, for a page after a cookie, on the event loop."""
+                             client_id: str | None, since: int, limit: int,
+                             question: bytes | None = None) -> tuple[LiveSession, bytes]:
+        """service.signed_in_pull, for a page after a cookie, on the event loop. With a
+        `question` (the query string as sent), an answer with nothing new is kept."""
         hashed = cookie_hash(token)
         answer = self.pull(hashed, client_id, since, limit) if hashed else None
-        return service.signed_in_answer(hashed, answer, settings)
+        session, body = service.signed_in_answer(hashed, answer, settings)
+        # Kept as of the data_version that pull() read just before its rows, with no
+        # await in between.
+        if (question is not None and answer is not None and not answer.answer["changes"]
+                and session.renew_until is None):
+            self._keep((session.token_hash, question), body,
+                       renewal_due_after(answer.session_expires_at, settings))
+        return session, body
+
+    def kept_answer(self, session_hash: str, question: bytes) -> bytes | None:
+        """The body kept for the session's question, if the database is unchanged since
+        it was read and the session still needs no renewal."""
+        kept = self._kept.get((session_hash, question))
+        if kept is None:
+            return None
+        try:
+            unchanged = self._unchanged(self.connection())
+        except sqlite3.Error:
+            self._drop()  # the poll goes the whole way, where the failure is answered
+            return None
+        return kept.body if unchanged and time.time() < kept.fresh_until else None
+
+    def _keep(self, key: tuple[str, bytes], body: bytes, fresh_until: datetime) -> None:
+        if len(self._kept) >= MAX_KEPT_ANSWERS and key not in self._kept:
+            del self._kept[next(iter(self._kept))]
+        self._kept[key] = KeptAnswer(body, fresh_until.timestamp())
+
+    def _unchanged(self, connection: sqlite3.Connection) -> bool:
+        """Whether nothing was committed since the kept answers were read; if something
+        was, they are let go."""
+        (version,) = connection.execute("PRAGMA data_version").fetchone()
+        if version == self._kept_as_of:
+            return True
+        self._kept.clear()
+        self._kept_as_of = version
+        return False
 
     def pull(self, session_hash: str, client_id: str | None, since: int,
              limit: int) -> service.Pulled | None:
@@ -62,7 +123,11 @@ class SqlitePolls:
         for attempt in (1, 2):
             kept = self._connection is not None
             try:
-                raw_rows = self.connection().execute(sql, params).fetchall()
+                connection = self.connection()
+                # Before the rows: a commit in between leaves rows newer than the
+                # version they are kept under, let go at the next poll, never older.
+                self._unchanged(connection)
+                raw_rows = connection.execute(sql, params).fetchall()
                 # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads
                 # them so).
                 return self._page.rows(raw_rows)
@@ -94,6 +159,8 @@ class SqlitePolls:
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
+        self._kept.clear()
+        self._kept_as_of = None
         if connection is not None:
             connection.close()
 

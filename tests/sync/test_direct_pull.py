@@ -115,7 +115,7 @@ class TestAnswers:
         reads: list[str] = []
 
         class FailingDisk:  # the poll connection, on a disk that has just failed
-            def execute(self, sql: str, _params: object) -> None:
+            def execute(self, sql: str, _params: object = ()) -> None:
                 reads.append(sql)
                 raise sqlite3.OperationalError("disk I/O error")
 

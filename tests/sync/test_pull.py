@@ -22,7 +22,10 @@ class TestPull:
             answer = account.get("/api/sync/pull", params={"since": cookie, "client_id": phone})
         assert answer.status_code == 200
         assert answer.json()["changes"] == [] and answer.json()["last_applied_seq"] == 1
-        assert len(statements) == 1, statements
+        # (On SQLite, the database's change counter is asked first: a local read of the
+        # shared memory, not a query.)
+        queries = [sql for sql in statements if sql != "pragma data_version"]
+        assert len(queries) == 1, statements
 
     def test_a_page_that_turns_into_a_snapshot_is_read_whole(
         self, any_db_client: TestClient

@@ -1,0 +1,170 @@
+"""SQLite: a poll with nothing new is answered again from memory until anything is written
+(app/sync/sqlite_polls.py, ReplayKeptPolls in app/sync/direct_pull.py)."""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta, tzinfo
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from app.auth import sessions
+from app.sync import service, sqlite_polls
+from tests.auth.helpers import Account, sign_up
+from tests.sql import statements_sent
+from tests.sync.factories import device_with_history, make_rest, new_client_id, put
+
+
+def _poll(account: Account, phone: str, cookie: int, **extra: object) -> Response:
+    # The form devices send: since, then client_id.
+    return account.get("/api/sync/pull", params={"since": cookie, "client_id": phone, **extra})
+
+
+def _queries(client: TestClient) -> AbstractContextManager[list[str]]:
+    return statements_sent(client.app.state.engine,  # type: ignore[attr-defined]
+                           client.app.state.polls)  # type: ignore[attr-defined]
+
+
+def _selects(statements: list[str]) -> int:
+    return sum(sql.startswith("select") for sql in statements)
+
+
+def _without_request_id(answer: Response) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in answer.headers.multi_items() if k != "x-request-id"]
+
+
+def test_a_poll_with_nothing_new_is_answered_again_without_a_query(
+    sync_client: TestClient,
+) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    with _queries(sync_client) as statements:
+        answers = [_poll(account, phone, cookie) for _ in range(3)]
+    assert _selects(statements) == 1
+    first = answers[0]
+    assert first.status_code == 200
+    assert first.json()["changes"] == [] and first.json()["cookie"] == cookie
+    for again in answers[1:]:
+        assert again.status_code == 200 and again.content == first.content
+        # The same headers (security headers included), and a request id of its own.
+        assert _without_request_id(again) == _without_request_id(first)
+        assert again.headers["x-request-id"] != first.headers["x-request-id"]
+        assert "content-security-policy" in again.headers
+
+
+def test_an_answer_with_changes_is_read_each_time(sync_client: TestClient) -> None:
+    account, phone, cookie = device_with_history(sync_client, rests=2)
+    with _queries(sync_client) as statements:
+        answers = [_poll(account, phone, cookie - 1) for _ in range(2)]
+    assert [len(answer.json()["changes"]) for answer in answers] == [1, 1]
+    assert _selects(statements) == 2
+
+
+def test_another_devices_push_shows_at_the_next_poll(sync_client: TestClient) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).json()["changes"] == []
+    pushed = account.post("/api/sync/push", json={
+        "client_id": new_client_id(), "mutations": [put(1, make_rest(note="from the tablet"))]})
+    assert pushed.status_code == 200
+    answer = _poll(account, phone, cookie).json()
+    assert [change["rest"]["note"] for change in answer["changes"]] == ["from the tablet"]
+    assert answer["cookie"] > cookie
+
+
+def test_a_sign_out_by_another_process_is_seen_at_once(sync_client: TestClient) -> None:
+    # Another server process on the same file ends the session: the next poll here is
+    # refused, not answered from memory.
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).status_code == 200
+    assert _poll(account, phone, cookie).status_code == 200
+    database = sync_client.app.state.engine.url.database  # type: ignore[attr-defined]
+    elsewhere = sqlite3.connect(database)
+    with elsewhere:
+        elsewhere.execute("DELETE FROM auth_session")
+    elsewhere.close()
+    refused = _poll(account, phone, cookie)
+    assert refused.status_code == 401, refused.text
+
+
+def test_an_answer_is_kept_for_its_own_session_only(sync_client: TestClient) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    stranger = sign_up(sync_client)
+    assert _poll(account, phone, cookie).status_code == 200  # kept from here on
+    # The same question from another account: its own answer (none of the rests, and
+    # its own counter), not the one kept for the first session.
+    answer = _poll(stranger, phone, cookie)
+    assert answer.status_code == 200
+    assert answer.json()["reset"] is True and answer.json()["cookie"] == 0
+    # And without a session, no answer at all.
+    anonymous = sync_client.get("/api/sync/pull", params={"since": cookie, "client_id": phone})
+    assert anonymous.status_code == 401
+
+
+def test_only_the_plain_form_is_kept(sync_client: TestClient) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    with _queries(sync_client) as statements:
+        for _ in range(2):
+            assert _poll(account, phone, cookie, other="1").status_code == 200
+    assert _selects(statements) == 2
+
+
+@contextmanager
+def _clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> Iterator[None]:
+    """Every clock a poll reads, moved to `moment`."""
+
+    class Moved(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> "Moved":
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sessions, "datetime", Moved)
+        patch.setattr(service, "datetime", Moved)
+        patch.setattr(sqlite_polls.time, "time", moment.timestamp)
+        yield
+
+
+def _expiry(client: TestClient) -> datetime:
+    database = client.app.state.engine.url.database  # type: ignore[attr-defined]
+    with sqlite3.connect(database) as connection:
+        (expires_at,) = connection.execute("SELECT expires_at FROM auth_session").fetchone()
+    return sessions.as_utc(datetime.fromisoformat(expires_at))
+
+
+def test_a_kept_answer_ends_with_its_session(
+    sync_client: TestClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).status_code == 200
+    with _clock_at(monkeypatch, _expiry(sync_client) + timedelta(seconds=1)):
+        refused = _poll(account, phone, cookie)
+    assert refused.status_code == 401, refused.text
+
+
+def test_a_device_that_only_polls_still_has_its_session_renewed(
+    sync_client: TestClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).status_code == 200
+    expiry = _expiry(sync_client)
+    days = sync_client.app.state.settings.session_days  # type: ignore[attr-defined]
+    # A day and a minute after the expiry was last set: due to slide forward.
+    with _clock_at(monkeypatch, expiry - timedelta(days=days) + timedelta(days=1, minutes=1)):
+        answer = _poll(account, phone, cookie)
+    assert answer.status_code == 200 and answer.json()["changes"] == []
+    assert _expiry(sync_client) > expiry
+
+
+def test_kept_answers_are_bounded(
+    sync_client: TestClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sqlite_polls, "MAX_KEPT_ANSWERS", 2)
+    account, phone, cookie = device_with_history(sync_client)
+    devices = [phone, *(new_client_id() for _ in range(3))]
+    for device in devices:  # four devices' polls, one after another
+        assert _poll(account, device, cookie).status_code == 200
+    with _queries(sync_client) as statements:
+        for device in [*devices[2:], devices[0]]:
+            assert _poll(account, device, cookie).status_code == 200
+    assert _selects(statements) == 1  # the last two were kept; the first was let go
