@@ -162,10 +162,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reminders_router)
     mount_pwa(app, settings.app_build)
     add_security_headers(app)
-    app.add_middleware(ReplayKeptPolls, route=sync_routes[PULL_PATH],
-                       cookie_name=settings.session_cookie_name)
-    # Just inside the request middleware: a replay is sent as kept, security headers and
-    # all, and still gets its own request id, access line and metrics (kept polls too).
+    # Just inside the request middleware, both: a replay is sent as kept, security
+    # headers and all, and still gets its own request id, access line and metrics.
+    # Polls with nothing new, on SQLite, until the database changes:
+    app.add_middleware(ReplayKeptPolls, route=sync_routes[PULL_PATH])
+    # Answers that cannot change while the process runs:
     app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
                        routes=UNCHANGING_ROUTES)
     # Outermost: its request id and timing cover every other middleware's answers too.

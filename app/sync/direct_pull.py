@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from starlette.requests import Request, cookie_parser
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.sessions import cookie_hash
@@ -93,16 +93,18 @@ class DirectPull:
 class ReplayKeptPolls:
     """Sends a poll's kept answer again, if SqlitePolls still holds it good."""
 
-    def __init__(self, app: ASGIApp, route: Any, cookie_name: str) -> None:
+    def __init__(self, app: ASGIApp, route: Any) -> None:
         self.app = app
         self.route = route
-        self.cookie_name = cookie_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PULL_PATH:
-            polls = scope["app"].state.polls
+            state = scope["app"].state
+            polls = getattr(state, "polls", None)  # none before start-up
             if isinstance(polls, SqlitePolls) and not has_body(scope):
-                hashed = cookie_hash(session_cookie(scope, self.cookie_name))
+                # The cookie as DirectPull reads it, so that both name the same session.
+                token = Request(scope).cookies.get(state.settings.session_cookie_name)
+                hashed = cookie_hash(token)
                 body = polls.kept_answer(hashed, scope["query_string"]) if hashed else None
                 if body is not None:
                     scope["route"] = self.route
@@ -111,17 +113,9 @@ class ReplayKeptPolls:
         await self.app(scope, receive, send)
 
 
-def session_cookie(scope: Scope, name: str) -> str | None:
-    """The cookie's value as Request.cookies reads it (the last Cookie header that has it)."""
-    found = None
-    for header, value in scope["headers"]:
-        if header == b"cookie":
-            found = cookie_parser(value.decode("latin-1")).get(name, found)
-    return found
-
-
 async def send_json(send: Send, body: bytes,
                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A 200 answer of JSON, with `headers` after the two that describe the body."""
     await send({"type": "http.response.start", "status": 200, "headers": [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -23,10 +23,10 @@ answers are filed under the session's hash, as the database files sessions.
 """
 
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from time import time as unix_time
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -41,13 +41,13 @@ from app.sync import service
 # A read waits at most this long for a lock (WAL readers take one only while the log is
 # recovered or reset, briefly); past it the poll fails as a lost database does: a 503.
 BUSY_TIMEOUT_MS = 2000
-# Up to this many answers are kept (about one per device that polls); past it, the
-# oldest kept is let go before another is kept.
+# Up to this many answers are kept (about one per device that polls); past it, the one
+# kept or renewed longest ago is let go first.
 MAX_KEPT_ANSWERS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
-class KeptAnswer:
+class KeptPoll:
     body: bytes
     fresh_until: float  # a Unix time: from then on, the session is due for renewal
 
@@ -60,7 +60,7 @@ class SqlitePolls:
         # Bodies of answers with nothing new, by (session hash, question), as of the
         # database's data_version on the connection that read them (each connection
         # counts on its own: a new one starts with none kept).
-        self._kept: dict[tuple[str, bytes], KeptAnswer] = {}
+        self._kept: dict[tuple[str, bytes], KeptPoll] = {}
         self._kept_as_of: int | None = None
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
@@ -86,18 +86,21 @@ class SqlitePolls:
         if kept is None:
             return None
         try:
-            unchanged = self._unchanged(self.connection())
+            standing = self._kept_still_stand(self.connection())
         except sqlite3.Error:
-            self._drop()  # the poll goes the whole way, where the failure is answered
+            # The poll goes the whole way, where the failure is answered as on any read
+            # (a 503): one answer path for errors, for a case rare enough not to matter.
+            self._drop()
             return None
-        return kept.body if unchanged and time.time() < kept.fresh_until else None
+        return kept.body if standing and unix_time() < kept.fresh_until else None
 
     def _keep(self, key: tuple[str, bytes], body: bytes, fresh_until: datetime) -> None:
-        if len(self._kept) >= MAX_KEPT_ANSWERS and key not in self._kept:
+        # Popped first, so that a kept answer renewed goes to the end of the line.
+        if self._kept.pop(key, None) is None and len(self._kept) >= MAX_KEPT_ANSWERS:
             del self._kept[next(iter(self._kept))]
-        self._kept[key] = KeptAnswer(body, fresh_until.timestamp())
+        self._kept[key] = KeptPoll(body, fresh_until.timestamp())
 
-    def _unchanged(self, connection: sqlite3.Connection) -> bool:
+    def _kept_still_stand(self, connection: sqlite3.Connection) -> bool:
         """Whether nothing was committed since the kept answers were read; if something
         was, they are let go."""
         (version,) = connection.execute("PRAGMA data_version").fetchone()
@@ -126,7 +129,7 @@ class SqlitePolls:
                 connection = self.connection()
                 # Before the rows: a commit in between leaves rows newer than the
                 # version they are kept under, let go at the next poll, never older.
-                self._unchanged(connection)
+                self._kept_still_stand(connection)
                 raw_rows = connection.execute(sql, params).fetchall()
                 # Rows by name, as SQLAlchemy's and psycopg's are (service.pulled reads
                 # them so).

@@ -12,7 +12,7 @@ from httpx import Response
 
 from app.auth import sessions
 from app.sync import service, sqlite_polls
-from tests.auth.helpers import Account, sign_up
+from tests.auth.helpers import COOKIE, Account, sign_up
 from tests.sql import statements_sent
 from tests.sync.factories import device_with_history, make_rest, new_client_id, put
 
@@ -87,6 +87,34 @@ def test_a_sign_out_by_another_process_is_seen_at_once(sync_client: TestClient) 
     assert refused.status_code == 401, refused.text
 
 
+def test_a_commit_while_a_poll_is_read_is_never_hidden(sync_client: TestClient) -> None:
+    # Another process signs the device out just as the poll reads: the change counter is
+    # read before the rows, so the rows can only be newer than the counter they are kept
+    # under, and the next poll reads again. (Read after the rows, the signed-out
+    # session's answer would be kept as current.)
+    account, phone, cookie = device_with_history(sync_client)
+    database = sync_client.app.state.engine.url.database  # type: ignore[attr-defined]
+    connection = sync_client.app.state.polls.connection()  # type: ignore[attr-defined]
+    signed_out: list[str] = []
+
+    def sign_out_elsewhere(statement: str) -> None:
+        if statement.lower().startswith("pragma data_version") and not signed_out:
+            signed_out.append(statement)
+            elsewhere = sqlite3.connect(database)
+            with elsewhere:
+                elsewhere.execute("DELETE FROM auth_session")
+            elsewhere.close()
+
+    connection.set_trace_callback(sign_out_elsewhere)
+    try:
+        _poll(account, phone, cookie)
+    finally:
+        connection.set_trace_callback(None)
+    assert signed_out
+    refused = _poll(account, phone, cookie)
+    assert refused.status_code == 401, refused.text
+
+
 def test_an_answer_is_kept_for_its_own_session_only(sync_client: TestClient) -> None:
     account, phone, cookie = device_with_history(sync_client)
     stranger = sign_up(sync_client)
@@ -99,6 +127,43 @@ def test_an_answer_is_kept_for_its_own_session_only(sync_client: TestClient) -> 
     # And without a session, no answer at all.
     anonymous = sync_client.get("/api/sync/pull", params={"since": cookie, "client_id": phone})
     assert anonymous.status_code == 401
+
+
+def test_hsts_goes_with_https_only(sync_client: TestClient) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    secure = TestClient(sync_client.app, base_url="https://testserver")
+    url = f"/api/sync/pull?since={cookie}&client_id={phone}"
+    first, kept = (secure.get(url, headers=account.headers) for _ in range(2))
+    assert first.status_code == kept.status_code == 200
+    assert "strict-transport-security" in kept.headers
+    assert _without_request_id(kept) == _without_request_id(first)
+    plain = _poll(account, phone, cookie)  # the same kept answer, over plain HTTP
+    assert plain.content == kept.content
+    assert "strict-transport-security" not in plain.headers
+
+
+def test_a_poll_with_a_body_or_by_head_is_not_replayed(sync_client: TestClient) -> None:
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).status_code == 200  # kept from here on
+    url = f"/api/sync/pull?since={cookie}&client_id={phone}"
+    with _queries(sync_client) as statements:
+        with_body = sync_client.request("GET", url, headers=account.headers, content=b"{}")
+    assert with_body.status_code == 200 and _selects(statements) == 1
+    head = sync_client.head(url, headers=account.headers)
+    assert head.status_code == 405 and head.content == b""
+
+
+def test_the_session_is_the_one_the_cookie_names(sync_client: TestClient) -> None:
+    # Two Cookie headers: the later one names the session, as everywhere in the app.
+    account, phone, cookie = device_with_history(sync_client)
+    stranger = sign_up(sync_client)
+    assert _poll(account, phone, cookie).status_code == 200  # kept for the first session
+    url = f"/api/sync/pull?since={cookie}&client_id={phone}"
+    for order in ((account, stranger), (stranger, account)):
+        headers = [("cookie", f"{COOKIE}={who.token}") for who in order]
+        answer = sync_client.get(url, headers=headers)
+        assert answer.status_code == 200
+        assert answer.json()["reset"] is (order[-1] is stranger)
 
 
 def test_only_the_plain_form_is_kept(sync_client: TestClient) -> None:
@@ -121,7 +186,7 @@ def _clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> Iterator[Non
     with monkeypatch.context() as patch:
         patch.setattr(sessions, "datetime", Moved)
         patch.setattr(service, "datetime", Moved)
-        patch.setattr(sqlite_polls.time, "time", moment.timestamp)
+        patch.setattr(sqlite_polls, "unix_time", moment.timestamp)
         yield
 
 
