@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, tzinfo
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from app.auth import sessions
 from app.sync import service, sqlite_polls
