@@ -124,7 +124,7 @@ class SqlitePolls:
     def _read(self, values: dict[str, Any]) -> Sequence[Any]:
         sql, params = self._page.parameters(values)
         for attempt in (1, 2):
-            kept = self._connection is not None
+            reused = self._connection is not None
             try:
                 connection = self.connection()
                 # Before the rows: a commit in between leaves rows newer than the
@@ -136,7 +136,7 @@ class SqlitePolls:
                 return self._page.rows(raw_rows)
             except sqlite3.Error as error:
                 self._drop()  # never kept: closed, or in an unknown state
-                if kept and attempt == 1 and isinstance(error, sqlite3.ProgrammingError):
+                if reused and attempt == 1 and isinstance(error, sqlite3.ProgrammingError):
                     continue  # the kept one was found closed: once more, on a new one
                 # As SQLAlchemy wraps it: the error handlers answer it as on every route.
                 raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
