@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,43 @@ async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")
 
 
+class UnexpectedErrorAnswers:
+    """Answers a bug with the 500 envelope, logged once with its traceback and request id.
+
+    Installed inside the security headers and the request middleware, so that the 500
+    carries both, as every answer does (FastAPI's own last-resort handler sits outside
+    all middleware). Nothing is raised on to the server: the answer is complete, and the
+    client's kept-alive connection stays usable. An error after the answer has started
+    can only go on up.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:
+            if started:
+                raise
+            answer = await _unexpected_error(Request(scope), exc)
+            await answer(scope, receive, send)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A lost or refused database connection is a 503 the client can retry, not a crash.
 
-    Answered here rather than by the catch-all, which re-raises to the server and so drops
-    the client's kept-alive connection (its next request on it fails with a reset).
+    Answered here rather than by the catch-all, whose 500 says the fault is ours.
     """
     assert isinstance(exc, DBAPIError)
     if not (exc.connection_invalidated or isinstance(exc, OperationalError)):

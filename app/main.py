@@ -17,7 +17,7 @@ from app.auth.rate_limit import AddressBudget, make_counter, make_render_budget,
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
 from app.db import make_engine, make_session_slots
-from app.errors import install_error_handlers
+from app.errors import UnexpectedErrorAnswers, install_error_handlers
 from app.health.router import router as health_router
 from app.history.router import router as history_router
 from app.media.router import router as media_router
@@ -161,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history_router)
     app.include_router(reminders_router)
     mount_pwa(app, settings.app_build)
+    # A bug's 500, with the security headers and the request id as every answer.
+    app.add_middleware(UnexpectedErrorAnswers)
     add_security_headers(app)
     # Just inside the request middleware, both: a replay is sent as kept, security
     # headers and all, and still gets its own request id, access line and metrics.

@@ -1,3 +1,13 @@
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.routines import service as routines_service
+
+
 class TestErrorEnvelope:
     def test_unknown_api_path_is_404_in_the_envelope(self, client):
         response = client.get("/api/nothing-here")
@@ -15,3 +25,29 @@ class TestErrorEnvelope:
                                json={})
         assert response.status_code == 405
         assert response.headers["allow"] == "PUT, DELETE"
+
+
+def test_a_bug_is_a_500_with_every_header_and_its_request_id(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> bytes:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(routines_service, "routines_json", broken)
+    # The test client raises what reaches the server: nothing does, the answer is whole.
+    with caplog.at_level(logging.INFO), TestClient(create_app(settings)) as client:
+        answer = client.get("/api/routines")
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "INTERNAL_ERROR",
+                             "detail": "Something went wrong on our side."}
+    # As on every answer: the security headers, and a request id to quote.
+    assert "object-src 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    request_id = answer.headers["x-request-id"]
+    # Logged once, with its traceback, under the id the client was given.
+    bugs = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert len(bugs) == 1 and bugs[0].exc_info is not None
+    assert getattr(bugs[0], "request_id", None) == request_id
+    access = [r for r in caplog.records if r.name == "app.access"]
+    assert [(getattr(r, "request_id", None), getattr(r, "status", None)) for r in access] \
+        == [(request_id, 500)]
