@@ -129,7 +129,8 @@ class UnexpectedErrorAnswers:
     carries both, as every answer does (FastAPI's own last-resort handler sits outside
     all middleware). Nothing is raised on to the server: the answer is complete, and the
     client's kept-alive connection stays usable. An error after the answer has started
-    can only go on up.
+    can only go on up. (FastAPI's exception telemetry, outside, no longer sees these
+    errors: the app turns it off.)
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -1,11 +1,15 @@
 import logging
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.history import service as history_service
 from app.main import create_app
 from app.routines import service as routines_service
+from app.sync import direct_pull
+from tests.auth.helpers import sign_up
 
 
 class TestErrorEnvelope:
@@ -51,3 +55,32 @@ def test_a_bug_is_a_500_with_every_header_and_its_request_id(
     access = [r for r in caplog.records if r.name == "app.access"]
     assert [(getattr(r, "request_id", None), getattr(r, "status", None)) for r in access] \
         == [(request_id, 500)]
+
+
+def test_a_bug_in_the_poll_that_skips_routing_is_answered_the_same(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> bytes:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(direct_pull, "pull_answer", broken)
+    with TestClient(create_app(settings)) as client:
+        account = sign_up(client)
+        answer = account.get("/api/sync/pull", params={"since": 1})
+    assert answer.status_code == 500 and answer.json()["error"] == "INTERNAL_ERROR"
+    assert "content-security-policy" in answer.headers and "x-request-id" in answer.headers
+
+
+def test_a_bug_after_the_answer_has_started_still_reaches_the_server(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing whole can be answered any more: the server must see it and cut the answer.
+    def broken_lines(*_args: object, **_kwargs: object) -> Iterator[str]:
+        yield "started_at,minutes\n"
+        raise RuntimeError("a bug mid-download")
+
+    monkeypatch.setattr(history_service, "csv_lines", broken_lines)
+    with TestClient(create_app(settings)) as client:
+        account = sign_up(client)
+        with pytest.raises(RuntimeError, match="mid-download"):
+            account.get("/api/history/export.csv")

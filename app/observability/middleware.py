@@ -55,7 +55,7 @@ class RequestObservability:
         request_id = accept_or_make_request_id(sent_id)
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         # Each request runs in its own task with its own copy of the context, so this does
-        # not leak into other requests; it stays set for the 500 handler outside us.
+        # not leak into other requests; the 500 handler (app.errors) logs under it.
         request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()
