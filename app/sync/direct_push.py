@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import AppError, error_answer, error_response
+from app.sync.direct_pull import send_json
 from app.sync.router import push_answer
 from app.sync.schemas import PushRequest, PushResponse
 
@@ -66,11 +67,7 @@ class DirectPush:
             await refusal(scope, receive, send)
             return
         answer = PushResponse.__pydantic_serializer__.to_json(outcome)
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(answer)).encode()),
-        ]})
-        await send({"type": "http.response.body", "body": answer})
+        await send_json(send, answer)
 
 
 def _plain_json(content_type: str) -> bool:
