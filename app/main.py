@@ -82,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
         app.state.polls = PostgresPolls(engine)
+        app.state.polls.start()
     app.state.vapid_key = load_vapid_key(
         settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None,
         settings.data_dir)

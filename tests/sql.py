@@ -12,6 +12,8 @@ from app.direct_sql import DirectConnection
 from app.sqlite_writer import SqliteWriter
 from app.sync.sqlite_polls import SqlitePolls
 
+LISTENERS_BEAT = "SELECT pg_notify("  # app/sync/polls.py
+
 
 @contextmanager
 def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
@@ -32,7 +34,8 @@ def statements_sent_by_engine(engine: Engine) -> Iterator[list[str]]:
 def statements_sent(engine: Engine, *own: object) -> Iterator[list[str]]:
     """The SQL sent to the database while the block runs, one spacing, lower case: through
     the engine; on PostgreSQL, through the connections that read polls and the direct
-    statements of pushes (app.direct_sql); on SQLite, through the connections of `own`:
+    statements of pushes (app.direct_sql), but for the beats of the listener for writes;
+    on SQLite, through the connections of `own`:
     the app's SqlitePolls and SqliteWriter (None where it has none)."""
     async_execute = psycopg.AsyncConnection.execute
     direct_execute = DirectConnection.execute
@@ -43,7 +46,8 @@ def statements_sent(engine: Engine, *own: object) -> Iterator[list[str]]:
                 lambda statement: statements.append(" ".join(statement.split()).lower()))
 
         async def seen_async(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            statements.append(" ".join(str(query).split()).lower())
+            if not str(query).startswith(LISTENERS_BEAT):  # the listener's, on a timer
+                statements.append(" ".join(str(query).split()).lower())
             return await async_execute(connection, query, *args, **kwargs)
 
         def seen_direct(connection: DirectConnection, statement: ClauseElement,

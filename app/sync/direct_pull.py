@@ -12,8 +12,8 @@ read, a refusal (no live session) or a database error is answered here, by the a
 error handlers, as the route would answer it (as DirectPush does): reading again through
 the route would only double the wait for a database that is down.
 
-On SQLite, the answer to such a poll with nothing new is kept (app/sync/sqlite_polls.py),
-and ReplayKeptPolls, just inside the request middleware, sends it again to the same
+The answer to such a poll with nothing new is kept (app/sync/kept_polls.py), and
+ReplayKeptPolls, just inside the request middleware, sends it again to the same
 session's same query string for as long as it stands. The middleware it skips never
 refuses a GET without a body (CSRF, the body limit); the headers they add (the security
 headers) go with the kept answer all the same.
@@ -32,7 +32,6 @@ from app.response_cache import has_body
 from app.security import security_headers
 from app.sync.router import MAX_SINCE, pull_answer
 from app.sync.schemas import UUID_PATTERN
-from app.sync.sqlite_polls import SqlitePolls
 
 PULL_PATH = "/api/sync/pull"
 _SINCE = re.compile(r"0|[1-9][0-9]{0,15}")
@@ -91,7 +90,8 @@ class DirectPull:
 
 
 class ReplayKeptPolls:
-    """Sends a poll's kept answer again, if SqlitePolls still holds it good."""
+    """Sends a poll's kept answer again, if the polls (SqlitePolls, PostgresPolls) still
+    hold it good."""
 
     def __init__(self, app: ASGIApp, route: Any) -> None:
         self.app = app
@@ -101,7 +101,7 @@ class ReplayKeptPolls:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PULL_PATH:
             state = scope["app"].state
             polls = getattr(state, "polls", None)  # none before start-up
-            if isinstance(polls, SqlitePolls) and not has_body(scope):
+            if polls is not None and not has_body(scope):
                 # The cookie as DirectPull reads it, so that both name the same session.
                 token = Request(scope).cookies.get(state.settings.session_cookie_name)
                 hashed = cookie_hash(token)

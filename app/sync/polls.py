@@ -15,10 +15,24 @@ A connection that fails is closed and replaced by the next poll that needs one. 
 connection found dead (the database restarted meanwhile) is replaced and the read tried
 once more, as the pool's ping does for pooled connections. Errors go up as SQLAlchemy's
 would, so that a lost database is answered with a 503, as on every route.
+
+An answer with nothing new is kept (app/sync/kept_polls.py) while no instance writes. A
+write to any table a pull reads notifies every listening session on commit (migration
+0005); each process listens on a connection of its own and lets all its kept answers go
+at each notification. How long a write can go unseen here is the notification's way
+from the database, a few milliseconds: a poll in that moment is told, as a moment
+earlier, that nothing is new, and its next poll brings the change. Kept answers are given
+only while the listener can show that it still hears: it notifies itself every few
+seconds, and when that beat does not come back (the connection lost, or a connection
+pooler that does not keep LISTEN) nothing is kept until it does.
 """
 
+import asyncio
+import contextlib
 import logging
+import secrets
 from collections.abc import Sequence
+from time import monotonic
 from typing import Any
 
 import anyio
@@ -27,15 +41,25 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.auth.sessions import LiveSession, cookie_hash
+from app.auth.sessions import LiveSession, cookie_hash, renewal_due_after
 from app.config import Settings
 from app.sync import service
+from app.sync.kept_polls import KeptPolls
 
 log = logging.getLogger(__name__)
 
 # Each process keeps up to this many more PostgreSQL connections, opened as polls need
 # them (docs/deployment.md counts them).
 POLL_CONNECTIONS = 4
+# The channel the triggers of migration 0005 notify. A beat, which a listener sends to
+# know that it still hears, carries its own payload; a write's carries none.
+CHANNEL = "sync_changes"
+BEAT = "beat:"
+# A listener sends a beat this often; kept answers are given for twice as long after one
+# came back, and none once a beat is missed.
+BEAT_EVERY_S = 5.0
+# After a lost connection, a listener tries again this long after.
+LISTEN_RETRY_S = 1.0
 
 
 class PostgresPolls:
@@ -51,18 +75,94 @@ class PostgresPolls:
         # out: the connections in use stay warm, and a quiet instance opens only one.
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
         self._closed = False
+        self._kept = KeptPolls()
+        # Counts the notifications of writes, and every start and end of hearing them: a
+        # poll's answer is kept only if the count has not moved since before its read.
+        self._changes = 0
+        self._hearing_until = 0.0  # monotonic; kept answers are given only until then
+        self._listener: asyncio.Task[None] | None = None
+        self._outage_logged = False
+
+    def start(self) -> None:
+        """Start listening for the writes of every instance (on the running loop)."""
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
                              client_id: str | None, since: int, limit: int,
                              question: bytes | None = None) -> tuple[LiveSession, bytes]:
-        """service.signed_in_pull, for a page after a cookie, on the event loop.
-
-        No answer is kept (`question` is for SqlitePolls): whether another instance
-        wrote meanwhile would take a round trip to know, as long as the poll's own.
-        """
+        """service.signed_in_pull, for a page after a cookie, on the event loop. With a
+        `question` (the query string as sent), an answer with nothing new is kept."""
+        changes = self._changes  # before the read: a write after it moves the count
         hashed = cookie_hash(token)
         answer = await self.pull(hashed, client_id, since, limit) if hashed else None
-        return service.signed_in_answer(hashed, answer, settings)
+        session, body = service.signed_in_answer(hashed, answer, settings)
+        if (question is not None and answer is not None and not answer.answer["changes"]
+                and session.renew_until is None and changes == self._changes
+                and self.hearing()):
+            self._kept.keep((session.token_hash, question), body,
+                            renewal_due_after(answer.session_expires_at, settings))
+        return session, body
+
+    def kept_answer(self, session_hash: str, question: bytes) -> bytes | None:
+        """The body kept for the session's question, if no write has been heard of since
+        it was read, the listener still hears, and the session needs no renewal."""
+        return self._kept.get((session_hash, question)) if self.hearing() else None
+
+    def hearing(self) -> bool:
+        """Whether the listener showed, lately enough, that it hears of writes."""
+        return monotonic() < self._hearing_until
+
+    def written(self) -> None:
+        """This process wrote: its kept answers go now, not when the notification is back
+        (the push's own device may poll again at once)."""
+        self._changed()
+
+    def _changed(self) -> None:
+        self._changes += 1
+        self._kept.clear()
+
+    async def _listen(self) -> None:
+        while not self._closed:
+            connection = None
+            try:
+                connection = await psycopg.AsyncConnection.connect(**self._connect_kwargs,
+                                                                   autocommit=True)
+                await connection.execute(f"LISTEN {CHANNEL}")
+                await self._hear(connection)
+            except Exception:  # noqa: BLE001  (whatever it was, listen again)
+                # Once per outage, not at every try.
+                level = logging.DEBUG if self._outage_logged else logging.WARNING
+                self._outage_logged = True
+                log.log(level, "Not hearing of the database's writes: every poll is read "
+                        "until that is back.", exc_info=True)
+            finally:
+                self._hearing_until = 0.0
+                self._changed()
+                await _close_quietly(connection)
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+    async def _hear(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Let kept answers go at each write's notification, and send a beat every
+        BEAT_EVERY_S; returns when one does not come back."""
+        own_beat = BEAT + secrets.token_hex(8)
+        while not self._closed:
+            await asyncio.wait_for(
+                connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, own_beat)),
+                BEAT_EVERY_S)
+            beat_heard = False
+            async for notify in connection.notifies(timeout=BEAT_EVERY_S):
+                if notify.payload == own_beat:
+                    beat_heard = True
+                    if not self.hearing():
+                        # A poll read before the LISTEN may have missed a write: none
+                        # read before now is kept.
+                        self._changed()
+                        self._outage_logged = False
+                    self._hearing_until = monotonic() + 2 * BEAT_EVERY_S
+                elif not notify.payload.startswith(BEAT):  # other instances' beats
+                    self._changed()
+            if not beat_heard:
+                raise TimeoutError("the listener's beat did not come back")
 
     async def pull(self, session_hash: str, client_id: str | None, since: int,
                    limit: int) -> service.Pulled | None:
@@ -118,8 +218,15 @@ class PostgresPolls:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        """Close the idle connections; one still in use is closed when its poll ends."""
+        """Stop listening; close the idle connections (one still in use is closed when
+        its poll ends)."""
         self._closed = True
+        self._hearing_until = 0.0
+        self._kept.clear()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         for index, connection in enumerate(self._idle):
             self._idle[index] = None
             if connection is not None:

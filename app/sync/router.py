@@ -62,6 +62,9 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
     # elsewhere each runs on a pooled connection, its statements sent straight to the driver.
     writer: SqliteWriter | None = request.app.state.sqlite_writer
     outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
+    polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
+    if polls is not None:
+        polls.written()
     return record_sync_batch(outcome)
 
 

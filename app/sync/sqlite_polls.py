@@ -14,19 +14,14 @@ unseen, as the PostgreSQL polls do with a connection that died while idle. A sna
 before, so that no one's long history holds the event loop.
 
 Most polls find nothing new, poll after poll. The answer to such a poll, in the form
-devices send it, is kept and given again to the same session's same question
-(ReplayKeptPolls, in app/sync/direct_pull.py) until anything at all is written to the
-database, or the session is due for renewal. `PRAGMA data_version` tells: it changes
-whenever another connection (this process's writer and pool, or another process on the
-same file) commits, and costs a fraction of the query. Sessions' cookies are not kept:
-answers are filed under the session's hash, as the database files sessions.
+devices send it, is kept (app/sync/kept_polls.py) until anything at all is written to the
+database, or the session is due for renewal. `PRAGMA data_version` tells of a write: it
+changes whenever another connection (this process's writer and pool, or another process
+on the same file) commits, and costs a fraction of the query.
 """
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from time import time as unix_time
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -37,19 +32,11 @@ from app.config import Settings
 from app.db import sqlite_connector
 from app.direct_sql import DirectStatement
 from app.sync import service
+from app.sync.kept_polls import KeptPolls
 
 # A read waits at most this long for a lock (WAL readers take one only while the log is
 # recovered or reset, briefly); past it the poll fails as a lost database does: a 503.
 BUSY_TIMEOUT_MS = 2000
-# Up to this many answers are kept (about one per device that polls); past it, the one
-# kept or renewed longest ago is let go first.
-MAX_KEPT_ANSWERS = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class KeptPoll:
-    body: bytes
-    fresh_until: float  # a Unix time: from then on, the session is due for renewal
 
 
 class SqlitePolls:
@@ -60,7 +47,7 @@ class SqlitePolls:
         # Bodies of answers with nothing new, by (session hash, question), as of the
         # database's data_version on the connection that read them (each connection
         # counts on its own: a new one starts with none kept).
-        self._kept: dict[tuple[str, bytes], KeptPoll] = {}
+        self._kept = KeptPolls()
         self._kept_as_of: int | None = None
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
@@ -75,15 +62,15 @@ class SqlitePolls:
         # await in between.
         if (question is not None and answer is not None and not answer.answer["changes"]
                 and session.renew_until is None):
-            self._keep((session.token_hash, question), body,
-                       renewal_due_after(answer.session_expires_at, settings))
+            self._kept.keep((session.token_hash, question), body,
+                            renewal_due_after(answer.session_expires_at, settings))
         return session, body
 
     def kept_answer(self, session_hash: str, question: bytes) -> bytes | None:
         """The body kept for the session's question, if the database is unchanged since
         it was read and the session still needs no renewal."""
-        kept = self._kept.get((session_hash, question))
-        if kept is None:
+        key = (session_hash, question)
+        if key not in self._kept:
             return None
         try:
             standing = self._kept_still_stand(self.connection())
@@ -92,13 +79,10 @@ class SqlitePolls:
             # (a 503): one answer path for errors, for a case rare enough not to matter.
             self._drop()
             return None
-        return kept.body if standing and unix_time() < kept.fresh_until else None
+        return self._kept.get(key) if standing else None
 
-    def _keep(self, key: tuple[str, bytes], body: bytes, fresh_until: datetime) -> None:
-        # Popped first, so that a kept answer renewed goes to the end of the line.
-        if self._kept.pop(key, None) is None and len(self._kept) >= MAX_KEPT_ANSWERS:
-            del self._kept[next(iter(self._kept))]
-        self._kept[key] = KeptPoll(body, fresh_until.timestamp())
+    def written(self) -> None:
+        """Nothing to do: the next data_version read tells of this process's writes too."""
 
     def _kept_still_stand(self, connection: sqlite3.Connection) -> bool:
         """Whether nothing was committed since the kept answers were read; if something

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from app.auth import sessions
-from app.sync import service, sqlite_polls
+from app.sync import kept_polls, service
 from tests.auth.helpers import COOKIE, Account, sign_up
 from tests.sql import statements_sent
 from tests.sync.factories import device_with_history, make_rest, new_client_id, put
@@ -186,7 +186,7 @@ def _clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> Iterator[Non
     with monkeypatch.context() as patch:
         patch.setattr(sessions, "datetime", Moved)
         patch.setattr(service, "datetime", Moved)
-        patch.setattr(sqlite_polls, "unix_time", moment.timestamp)
+        patch.setattr(kept_polls, "unix_time", moment.timestamp)
         yield
 
 
@@ -224,7 +224,7 @@ def test_a_device_that_only_polls_still_has_its_session_renewed(
 def test_kept_answers_are_bounded(
     sync_client: TestClient, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sqlite_polls, "MAX_KEPT_ANSWERS", 2)
+    monkeypatch.setattr(kept_polls, "MAX_KEPT_ANSWERS", 2)
     account, phone, cookie = device_with_history(sync_client)
     devices = [phone, *(new_client_id() for _ in range(3))]
     for device in devices:  # four devices' polls, one after another
