@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # (app/wal_checkpoint.py). Each copy ends with a disk sync: slow storage may want fewer.
     wal_checkpoint_every_s: float = Field(default=CHECKPOINT_EVERY_S, gt=0, le=60)
     sync_pull_limit: int = Field(default=1000, ge=1)
+    # PostgreSQL: each process listens for writes (LISTEN), so that a poll with nothing new
+    # is answered from memory until one comes (app/sync/polls.py). Off: every poll is read.
+    listen_for_writes: bool = True
     tombstone_keep_days: int = Field(default=180, ge=180)
 
     # Daily reminders by Web Push. Every instance must send with one VAPID key: set

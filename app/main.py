@@ -75,14 +75,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # in-memory SQLite database is private to its connection: its polls use the pool).
     app.state.polls = None
     app.state.sqlite_writer = None
+    listening_polls = None  # PostgreSQL's: they listen for every instance's writes
     if sqlite_file:
         app.state.polls = SqlitePolls(engine)
         app.state.sqlite_writer = SqliteWriter(engine)
     elif not settings.is_sqlite:
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
-        app.state.polls = PostgresPolls(engine)
-        app.state.polls.start()
+        app.state.polls = listening_polls = PostgresPolls(engine)
     app.state.vapid_key = load_vapid_key(
         settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None,
         settings.data_dir)
@@ -109,6 +109,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sys.setswitchinterval(0.001)
     if checkpointer:
         checkpointer.start()
+    if listening_polls is not None and settings.listen_for_writes:
+        listening_polls.start()
     if settings.reminders_enabled:
         sender.start()
     try:

@@ -10,9 +10,11 @@ from sqlalchemy.sql import ClauseElement
 
 from app.direct_sql import DirectConnection
 from app.sqlite_writer import SqliteWriter
+from app.sync.polls import BEAT_SQL, LISTEN_SQL, TRIGGERS_SQL
 from app.sync.sqlite_polls import SqlitePolls
 
-LISTENERS_BEAT = "SELECT pg_notify("  # app/sync/polls.py
+# The listener for writes sends these on a timer, not for any request.
+LISTENERS_OWN = frozenset({BEAT_SQL, LISTEN_SQL, TRIGGERS_SQL})
 
 
 @contextmanager
@@ -46,7 +48,7 @@ def statements_sent(engine: Engine, *own: object) -> Iterator[list[str]]:
                 lambda statement: statements.append(" ".join(statement.split()).lower()))
 
         async def seen_async(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            if not str(query).startswith(LISTENERS_BEAT):  # the listener's, on a timer
+            if not (isinstance(query, str) and query in LISTENERS_OWN):
                 statements.append(" ".join(str(query).split()).lower())
             return await async_execute(connection, query, *args, **kwargs)
 

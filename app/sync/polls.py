@@ -17,14 +17,17 @@ once more, as the pool's ping does for pooled connections. Errors go up as SQLAl
 would, so that a lost database is answered with a 503, as on every route.
 
 An answer with nothing new is kept (app/sync/kept_polls.py) while no instance writes. A
-write to any table a pull reads notifies every listening session on commit (migration
-0005); each process listens on a connection of its own and lets all its kept answers go
-at each notification. How long a write can go unseen here is the notification's way
-from the database, a few milliseconds: a poll in that moment is told, as a moment
-earlier, that nothing is new, and its next poll brings the change. Kept answers are given
-only while the listener can show that it still hears: it notifies itself every few
-seconds, and when that beat does not come back (the connection lost, or a connection
-pooler that does not keep LISTEN) nothing is kept until it does.
+write to any table a pull reads notifies every listening session at its commit
+(migration 0005); each process listens on a connection of its own and lets all its
+kept answers go at each notification, and at its own pushes before they are answered.
+Another instance's write goes unseen here for as long as its notification takes to
+come, a few milliseconds: a poll in that moment is told, as a moment earlier, that
+nothing is new, and its next poll brings the change. Kept answers are given only while
+the listener shows that notifications reach it: every BEAT_EVERY_S it notifies itself
+from a poll connection, and when that beat does not come back (the connection lost or
+gone quiet, a pooler that does not keep LISTEN, the triggers missing) nothing is kept
+or given until one does. A connection that goes quiet without a word can so hide a
+write for at most twice BEAT_EVERY_S.
 """
 
 import asyncio
@@ -51,13 +54,20 @@ log = logging.getLogger(__name__)
 # Each process keeps up to this many more PostgreSQL connections, opened as polls need
 # them (docs/deployment.md counts them).
 POLL_CONNECTIONS = 4
-# The channel the triggers of migration 0005 notify. A beat, which a listener sends to
-# know that it still hears, carries its own payload; a write's carries none.
+# The channel the triggers of migration 0005 notify, on writes to these tables (what a
+# pull reads). A beat, which a listener sends to know that it still hears, carries its
+# own payload; a write's carries none.
 CHANNEL = "sync_changes"
+NOTIFYING_TRIGGERS = tuple(f"{table}_notify_sync_change"
+                           for table in ("user_account", "auth_session", "sync_client", "rest"))
 BEAT = "beat:"
+LISTENER_NAME = "sync write listener"  # as pg_stat_activity shows it
+LISTEN_SQL = f"LISTEN {CHANNEL}"
+TRIGGERS_SQL = "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s) AND tgenabled <> 'D'"
+BEAT_SQL = "SELECT pg_notify(%s, %s)"
 # A listener sends a beat this often; kept answers are given for twice as long after one
 # came back, and none once a beat is missed.
-BEAT_EVERY_S = 5.0
+BEAT_EVERY_S = 2.0
 # After a lost connection, a listener tries again this long after.
 LISTEN_RETRY_S = 1.0
 
@@ -76,8 +86,9 @@ class PostgresPolls:
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
         self._closed = False
         self._kept = KeptPolls()
-        # Counts the notifications of writes, and every start and end of hearing them: a
-        # poll's answer is kept only if the count has not moved since before its read.
+        # Counts the writes heard of (notified, or this process's own pushes), and every
+        # start and end of hearing them: a poll's answer is kept only if the count has
+        # not moved since before its read.
         self._changes = 0
         self._hearing_until = 0.0  # monotonic; kept answers are given only until then
         self._listener: asyncio.Task[None] | None = None
@@ -125,9 +136,14 @@ class PostgresPolls:
         while not self._closed:
             connection = None
             try:
-                connection = await psycopg.AsyncConnection.connect(**self._connect_kwargs,
-                                                                   autocommit=True)
-                await connection.execute(f"LISTEN {CHANNEL}")
+                connection = await psycopg.AsyncConnection.connect(
+                    **{**self._connect_kwargs, "application_name": LISTENER_NAME},
+                    autocommit=True)
+                await connection.execute(LISTEN_SQL)
+                cursor = await connection.execute(TRIGGERS_SQL, (list(NOTIFYING_TRIGGERS),))
+                if (await cursor.fetchone()) != (len(NOTIFYING_TRIGGERS),):
+                    raise RuntimeError("The triggers that notify of writes are missing: "
+                                       "run the migrations (alembic upgrade head).")
                 await self._hear(connection)
             except Exception:  # noqa: BLE001  (whatever it was, listen again)
                 # Once per outage, not at every try.
@@ -146,23 +162,31 @@ class PostgresPolls:
         BEAT_EVERY_S; returns when one does not come back."""
         own_beat = BEAT + secrets.token_hex(8)
         while not self._closed:
-            await asyncio.wait_for(
-                connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, own_beat)),
-                BEAT_EVERY_S)
+            # From another connection: a session's own notifications come back with the
+            # statement's answer, which would prove nothing of what reaches it unasked.
+            await asyncio.wait_for(self._send_beat(own_beat), BEAT_EVERY_S)
             beat_heard = False
             async for notify in connection.notifies(timeout=BEAT_EVERY_S):
                 if notify.payload == own_beat:
                     beat_heard = True
                     if not self.hearing():
-                        # A poll read before the LISTEN may have missed a write: none
-                        # read before now is kept.
-                        self._changed()
-                        self._outage_logged = False
+                        self._begin_hearing()
                     self._hearing_until = monotonic() + 2 * BEAT_EVERY_S
                 elif not notify.payload.startswith(BEAT):  # other instances' beats
                     self._changed()
             if not beat_heard:
-                raise TimeoutError("the listener's beat did not come back")
+                raise TimeoutError("The listener's beat did not come back.")
+
+    async def _send_beat(self, beat: str) -> None:
+        await self._on_a_poll_connection(BEAT_SQL, (CHANNEL, beat))
+
+    def _begin_hearing(self) -> None:
+        # A poll read before the LISTEN, or while a beat was missing, may have missed a
+        # write: none read before now is kept.
+        self._changed()
+        if self._outage_logged:
+            log.info("Hearing of the database's writes again.")
+            self._outage_logged = False
 
     async def pull(self, session_hash: str, client_id: str | None, since: int,
                    limit: int) -> service.Pulled | None:
@@ -176,12 +200,16 @@ class PostgresPolls:
         return service.pulled(rows, since, limit)
 
     async def _read(self, values: dict[str, Any]) -> Sequence[Any]:
+        return await self._on_a_poll_connection(self._page.string,
+                                                self._page.construct_params(values))
+
+    async def _on_a_poll_connection(self, sql: str, params: Any) -> Sequence[Any]:
         async with self._admission:
             if self._closed:
                 raise RuntimeError("The app is shutting down.")
             connection = self._idle.pop()
             try:
-                connection, rows = await self._execute(connection, values)
+                connection, rows = await self._execute(connection, sql, params)
             except BaseException:
                 self._idle.append(None)
                 raise
@@ -191,17 +219,16 @@ class PostgresPolls:
                 self._idle.append(connection)
             return rows
 
-    async def _execute(self, connection: psycopg.AsyncConnection[Any] | None,
-                       values: dict[str, Any]) -> tuple[psycopg.AsyncConnection[Any], Any]:
+    async def _execute(self, connection: psycopg.AsyncConnection[Any] | None, sql: str,
+                       params: Any) -> tuple[psycopg.AsyncConnection[Any], Any]:
         """The rows, and the connection that read them (a new one if the idle one died)."""
-        params = self._page.construct_params(values)
         for attempt in (1, 2):
             reused = connection is not None
             try:
                 if connection is None:
                     connection = await psycopg.AsyncConnection.connect(
                         **self._connect_kwargs, autocommit=True, row_factory=namedtuple_row)
-                cursor = await connection.execute(self._page.string, params)
+                cursor = await connection.execute(sql, params)
                 return connection, await cursor.fetchall()
             except psycopg.Error as error:
                 broken = connection is None or connection.broken
@@ -210,7 +237,7 @@ class PostgresPolls:
                     connection = None  # died while idle: once more, on a new connection
                     continue
                 # As SQLAlchemy wraps it: a lost connection is a 503, anything else a 500.
-                raise DBAPIError.instance(self._page.string, params, error, psycopg.Error,
+                raise DBAPIError.instance(sql, params, error, psycopg.Error,
                                           connection_invalidated=broken) from error
             except BaseException:
                 await _close_quietly(connection)  # cancelled mid-read

@@ -1,5 +1,6 @@
 """SQLite: a poll with nothing new is answered again from memory until anything is written
-(app/sync/sqlite_polls.py, ReplayKeptPolls in app/sync/direct_pull.py)."""
+(app/sync/kept_polls.py, app/sync/sqlite_polls.py, ReplayKeptPolls in
+app/sync/direct_pull.py). PostgreSQL's: test_pg_kept_polls.py."""
 
 import sqlite3
 from collections.abc import Iterator

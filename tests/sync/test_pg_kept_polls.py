@@ -3,6 +3,7 @@ writes (app/sync/polls.py, the notifications of migration 0005)."""
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 import pytest
@@ -14,20 +15,22 @@ from app.config import Settings
 from app.main import create_app
 from app.migrate import alembic_config
 from app.sync import polls as polls_module
-from app.sync.polls import PostgresPolls
+from app.sync.polls import LISTENER_NAME, NOTIFYING_TRIGGERS, PostgresPolls
+from app.sync.service import Pulled
 from tests.auth.helpers import Account, sign_in
 from tests.sql import statements_sent
 from tests.sync.factories import device_with_history, make_rest, new_client_id, put
 
-# What a pull reads: a write to any of them is notified.
-TABLES = ("user_account", "auth_session", "sync_client", "rest")
+# Statement-level (no ROW bit), AFTER, on INSERT (4), DELETE (8), UPDATE (16) and
+# TRUNCATE (32): pg_trigger.tgtype.
+AFTER_EACH_WRITING_STATEMENT = 4 | 8 | 16 | 32
 
 
 def _plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _until(condition: Callable[[], bool], what: str, within_s: float = 10.0) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, within_s: float = 10.0) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
         assert time.monotonic() < deadline, what
@@ -38,35 +41,51 @@ def _polls(client: TestClient) -> PostgresPolls:
     return client.app.state.polls  # type: ignore[attr-defined,no-any-return]
 
 
+@contextmanager
 def _hearing_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
-        _until(_polls(client).hearing, "the listener never heard its first beat")
+        _wait_for(_polls(client).hearing, "the listener never heard its first beat")
         yield client
 
 
 @pytest.fixture
 def instance(make_app_settings: Callable[..., Settings],
              postgres_url: str) -> Iterator[TestClient]:
-    yield from _hearing_client(make_app_settings(postgres_url))
+    with _hearing_client(make_app_settings(postgres_url)) as client:
+        yield client
 
 
 @pytest.fixture
 def other_instance(make_app_settings: Callable[..., Settings], postgres_url: str,
                    instance: TestClient) -> Iterator[TestClient]:
     """A second app on the same database, as another instance behind the balancer."""
-    yield from _hearing_client(make_app_settings(postgres_url))
+    with _hearing_client(make_app_settings(postgres_url)) as client:
+        yield client
 
 
 def _poll(account: Account, phone: str, cookie: int) -> Response:
     return account.get("/api/sync/pull", params={"since": cookie, "client_id": phone})
 
 
-def _reads(client: TestClient) -> object:
+def _sent(client: TestClient) -> AbstractContextManager[list[str]]:
     return statements_sent(client.app.state.engine)  # type: ignore[attr-defined]
 
 
-def _pulls(statements: list[str]) -> int:
+def _reads_of(client: TestClient, poll: Callable[[], Response]) -> int:
+    """How many pull statements one poll sent to the database (0: answered from memory)."""
+    with _sent(client) as statements:
+        assert poll().status_code in (200, 401)
     return sum("from auth_session" in sql for sql in statements)
+
+
+def _kept_device(client: TestClient) -> tuple[Account, str, int]:
+    """device_with_history, polled until its answer is given from memory (the
+    notifications of its own writes may still come in and let the first ones go)."""
+    account, phone, cookie = device_with_history(client)
+    assert _poll(account, phone, cookie).json()["changes"] == []
+    _wait_for(lambda: _reads_of(client, lambda: _poll(account, phone, cookie)) == 0,
+              "a poll with nothing new was never answered from memory")
+    return account, phone, cookie
 
 
 def _push_one(account: Account, note: str) -> None:
@@ -75,109 +94,210 @@ def _push_one(account: Account, note: str) -> None:
     assert pushed.status_code == 200, pushed.text
 
 
-def _heard_since(polls: PostgresPolls, changes: int) -> Callable[[], bool]:
+def _notes(answer: Response) -> list[str]:
+    return [change["rest"]["note"] for change in answer.json()["changes"]]
+
+
+def _heard_after(polls: PostgresPolls) -> Callable[[], bool]:
+    changes = polls._changes
     return lambda: polls._changes != changes
 
 
 def test_a_poll_with_nothing_new_is_answered_again_without_a_query(
         instance: TestClient) -> None:
     account, phone, cookie = device_with_history(instance)
-    with _reads(instance) as statements:  # type: ignore[attr-defined]
-        answers = [_poll(account, phone, cookie) for _ in range(3)]
-    assert _pulls(statements) == 1
-    assert answers[0].json()["changes"] == [] and answers[0].json()["cookie"] == cookie
-    assert [answer.content for answer in answers] == [answers[0].content] * 3
-    assert "content-security-policy" in answers[2].headers
+    first = _poll(account, phone, cookie)
+    assert first.json()["changes"] == [] and first.json()["cookie"] == cookie
+    _wait_for(lambda: _reads_of(instance, lambda: _poll(account, phone, cookie)) == 0,
+              "a poll with nothing new was never answered from memory")
+    with _sent(instance) as statements:
+        again = [_poll(account, phone, cookie) for _ in range(2)]
+    assert not any("from auth_session" in sql for sql in statements)
+    assert [answer.content for answer in again] == [first.content] * 2
+    assert "content-security-policy" in again[1].headers
 
 
 def test_this_instances_push_shows_at_the_next_poll(instance: TestClient,
                                                    postgres_url: str) -> None:
-    account, phone, cookie = device_with_history(instance)
-    assert _poll(account, phone, cookie).json()["changes"] == []
+    account, phone, cookie = _kept_device(instance)
     # No notification at all: as if the push's were still on its way back.
     with psycopg.connect(_plain(postgres_url)) as admin:
-        for table in TABLES:
-            admin.execute(f"DROP TRIGGER {table}_notify_sync_change ON {table}")
+        for trigger in NOTIFYING_TRIGGERS:
+            table = trigger.removesuffix("_notify_sync_change")
+            admin.execute(f"DROP TRIGGER {trigger} ON {table}")
     _push_one(account, "from the tablet")
-    answer = _poll(account, phone, cookie).json()
-    assert [change["rest"]["note"] for change in answer["changes"]] == ["from the tablet"]
+    assert _notes(_poll(account, phone, cookie)) == ["from the tablet"]
 
 
 def test_another_instances_push_shows_once_its_notification_is_heard(
         instance: TestClient, other_instance: TestClient) -> None:
-    account, phone, cookie = device_with_history(instance)
-    assert _poll(account, phone, cookie).json()["changes"] == []
-    assert _poll(account, phone, cookie).json()["changes"] == []  # kept
-    changes = _polls(instance)._changes
-    tablet = sign_in(other_instance, account.email)
+    account, phone, cookie = _kept_device(instance)
+    tablet = sign_in(other_instance, account.email)  # a write too: its own answers go
+    _wait_for(lambda: _reads_of(instance, lambda: _poll(account, phone, cookie)) == 0,
+              "never answered from memory again")
+    heard = _heard_after(_polls(instance))
     _push_one(tablet, "through the other instance")
-    _until(_heard_since(_polls(instance), changes), "the other instance's write went unheard")
-    answer = _poll(account, phone, cookie).json()
-    assert [change["rest"]["note"] for change in answer["changes"]] == [
-        "through the other instance"]
+    _wait_for(heard, "the other instance's write went unheard")
+    assert _notes(_poll(account, phone, cookie)) == ["through the other instance"]
+
+
+@pytest.mark.parametrize(("table", "write"), [
+    ("user_account", "UPDATE user_account SET email = email"),
+    ("auth_session", "UPDATE auth_session SET expires_at = expires_at"),
+    ("sync_client", "UPDATE sync_client SET last_seq = last_seq"),
+    ("rest", "UPDATE rest SET note = note"),
+])
+def test_a_write_to_any_table_a_pull_reads_lets_the_kept_answers_go(
+        instance: TestClient, postgres_url: str, table: str, write: str) -> None:
+    account, phone, cookie = _kept_device(instance)
+    heard = _heard_after(_polls(instance))
+    with psycopg.connect(_plain(postgres_url)) as elsewhere:
+        elsewhere.execute(write)
+    _wait_for(heard, f"a write to {table} went unheard")
+    assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 1
 
 
 def test_a_sign_out_on_another_instance_ends_the_kept_answers(
-        instance: TestClient, other_instance: TestClient, postgres_url: str) -> None:
-    account, phone, cookie = device_with_history(instance)
-    assert _poll(account, phone, cookie).status_code == 200
-    assert _poll(account, phone, cookie).status_code == 200
-    changes = _polls(instance)._changes
+        instance: TestClient, postgres_url: str) -> None:
+    account, phone, cookie = _kept_device(instance)
+    heard = _heard_after(_polls(instance))
     with psycopg.connect(_plain(postgres_url)) as elsewhere:
         elsewhere.execute("DELETE FROM auth_session")
-    _until(_heard_since(_polls(instance), changes), "the sign-out went unheard")
+    _wait_for(heard, "the sign-out went unheard")
     refused = _poll(account, phone, cookie)
     assert refused.status_code == 401, refused.text
 
 
-def test_nothing_is_kept_while_the_listener_has_not_shown_it_hears(
+def _other_question(account: Account, cookie: int) -> Response:
+    """A poll in the plain form, but not the one _kept_device's answer is kept for."""
+    return account.get("/api/sync/pull", params={"since": cookie})
+
+
+def test_an_answer_read_while_a_write_is_heard_is_not_kept(
         instance: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    account, phone, cookie = device_with_history(instance)
-    assert _poll(account, phone, cookie).status_code == 200
-    # The beat is late: as if the connection had gone quiet without a word.
-    later = time.monotonic() + 3 * polls_module.BEAT_EVERY_S
-    monkeypatch.setattr(polls_module, "monotonic", lambda: later)
-    with _reads(instance) as statements:  # type: ignore[attr-defined]
-        assert _poll(account, phone, cookie).status_code == 200
-        assert _poll(account, phone, cookie).status_code == 200
-    assert _pulls(statements) == 2
-
-
-def test_a_lost_listener_lets_go_and_listens_again(
-        instance: TestClient, other_instance: TestClient, postgres_url: str) -> None:
-    account, phone, cookie = device_with_history(instance)
-    assert _poll(account, phone, cookie).status_code == 200
+    account, _phone, cookie = _kept_device(instance)  # its own writes' notifications in
     polls = _polls(instance)
-    with psycopg.connect(_plain(postgres_url), autocommit=True) as admin:  # as a restart would
+    read = polls.pull
+
+    async def pull_while_a_write_is_heard(*args: object) -> Pulled | None:
+        answer = await read(*args)  # type: ignore[arg-type]
+        polls._changed()  # the notification of a write that the read may not have seen
+        return answer
+
+    monkeypatch.setattr(polls, "pull", pull_while_a_write_is_heard)
+    assert _other_question(account, cookie).status_code == 200
+    monkeypatch.undo()
+    assert _reads_of(instance, lambda: _other_question(account, cookie)) == 1
+
+
+def test_an_answer_read_while_not_hearing_is_not_kept(
+        instance: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    account, _phone, cookie = _kept_device(instance)
+    polls = _polls(instance)
+    monkeypatch.setattr(polls, "hearing", lambda: False)
+    assert _other_question(account, cookie).status_code == 200
+    monkeypatch.undo()
+    assert polls.hearing()
+    assert _reads_of(instance, lambda: _other_question(account, cookie)) == 1
+
+
+def test_nothing_is_kept_once_the_beat_stops_coming_back(
+        make_app_settings: Callable[..., Settings], postgres_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(polls_module, "BEAT_EVERY_S", 0.2)
+    with _hearing_client(make_app_settings(postgres_url)) as client:
+        account, phone, cookie = _kept_device(client)
+        polls = _polls(client)
+
+        async def lost(_beat: str) -> None:
+            """A beat that never arrives: a connection gone quiet, or a pooler's."""
+
+        monkeypatch.setattr(polls, "_send_beat", lost)
+        _wait_for(lambda: not polls.hearing(), "a listener without beats still hears",
+                  within_s=3)
+        for _ in range(2):
+            assert _reads_of(client, lambda: _poll(account, phone, cookie)) == 1
+
+
+def test_no_kept_answer_is_given_past_the_bound_of_the_last_beat(
+        instance: TestClient) -> None:
+    account, phone, cookie = _kept_device(instance)
+    # The bound passed, and the listener has yet to notice that a beat is missing.
+    _polls(instance)._hearing_until = time.monotonic()
+    assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 1
+
+
+def test_a_write_while_the_listener_was_lost_shows_after_it_is_back(
+        instance: TestClient, postgres_url: str) -> None:
+    account, phone, cookie = _kept_device(instance)
+    polls = _polls(instance)
+    with psycopg.connect(_plain(postgres_url), autocommit=True) as admin:  # a restart would
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND query LIKE '%pg_notify%' "
-                      "AND pid <> pg_backend_pid()")
-    _until(lambda: not polls.hearing(), "the lost listener was not noticed")
-    with _reads(instance) as statements:  # type: ignore[attr-defined]
-        assert _poll(account, phone, cookie).status_code == 200
-    assert _pulls(statements) == 1
-    # Back again, it hears the other instance's writes.
-    _until(polls.hearing, "the listener did not come back", within_s=15)
-    assert _poll(account, phone, cookie).json()["changes"] == []
-    changes = polls._changes
+                      "WHERE datname = current_database() AND application_name = %s",
+                      [LISTENER_NAME])
+        _wait_for(lambda: not polls.hearing(), "the lost listener was not noticed")
+        admin.execute("DELETE FROM auth_session")  # a sign-out, meanwhile
+    _wait_for(polls.hearing, "the listener did not come back")
+    refused = _poll(account, phone, cookie)
+    assert refused.status_code == 401, refused.text
+
+
+def test_a_lost_listener_listens_again(instance: TestClient, other_instance: TestClient,
+                                       postgres_url: str) -> None:
+    polls = _polls(instance)
+    with psycopg.connect(_plain(postgres_url), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND application_name = %s",
+                      [LISTENER_NAME])
+    _wait_for(lambda: not polls.hearing(), "the lost listener was not noticed")
+    _wait_for(polls.hearing, "the listener did not come back")
+    account, phone, cookie = _kept_device(instance)
     tablet = sign_in(other_instance, account.email)
+    heard = _heard_after(polls)
     _push_one(tablet, "after the outage")
-    _until(_heard_since(polls, changes), "a write after the outage went unheard")
-    answer = _poll(account, phone, cookie).json()
-    assert [change["rest"]["note"] for change in answer["changes"]] == ["after the outage"]
+    _wait_for(heard, "a write after the outage went unheard")
+    assert _notes(_poll(account, phone, cookie)) == ["after the outage"]
+
+
+def test_without_the_triggers_nothing_is_kept(
+        make_app_settings: Callable[..., Settings], postgres_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    command.downgrade(alembic_config(postgres_url), "0004")
+    settings = make_app_settings(postgres_url).model_copy(update={"migrate_on_start": False})
+    with TestClient(create_app(settings)) as client:
+        account, phone, cookie = device_with_history(client)
+        _wait_for(lambda: "triggers that notify of writes are missing" in caplog.text,
+                  "the missing triggers went unreported")
+        assert not _polls(client).hearing()
+        for _ in range(2):
+            assert _reads_of(client, lambda: _poll(account, phone, cookie)) == 1
+
+
+def test_the_listener_can_be_turned_off(make_app_settings: Callable[..., Settings],
+                                        postgres_url: str) -> None:
+    settings = make_app_settings(postgres_url, listen_for_writes=False)
+    with TestClient(create_app(settings)) as client:
+        account, phone, cookie = device_with_history(client)
+        for _ in range(2):
+            assert _reads_of(client, lambda: _poll(account, phone, cookie)) == 1
+        with psycopg.connect(_plain(postgres_url)) as check:
+            assert check.execute("SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE application_name = %s",
+                                 [LISTENER_NAME]).fetchone() == (0,)
 
 
 def test_the_notifying_triggers_come_off_and_back(postgres_url: str) -> None:
     config = alembic_config(postgres_url)
 
-    def triggers() -> set[str]:
+    def triggers() -> dict[str, int]:
         with psycopg.connect(_plain(postgres_url)) as check:
-            return {name for (name,) in check.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgname LIKE '%notify_sync_change'")}
+            return dict(check.execute(
+                "SELECT tgname, tgtype FROM pg_trigger WHERE tgname = ANY(%s)",
+                [list(NOTIFYING_TRIGGERS)]).fetchall())
 
-    expected = {f"{table}_notify_sync_change" for table in TABLES}
+    expected = dict.fromkeys(NOTIFYING_TRIGGERS, AFTER_EACH_WRITING_STATEMENT)
     assert triggers() == expected
     command.downgrade(config, "0004")
-    assert triggers() == set()
+    assert triggers() == {}
     command.upgrade(config, "head")
     assert triggers() == expected

@@ -16,10 +16,16 @@ from tests.sql import statements_sent, statements_sent_by_engine
 from tests.sync.factories import device_with_history
 
 
+def _settings(make_app_settings: Callable[..., Settings], postgres_url: str) -> Settings:
+    # Not listening for writes: its beats would take a poll connection now and then
+    # (test_pg_kept_polls.py tests the listener).
+    return make_app_settings(postgres_url, listen_for_writes=False)
+
+
 @pytest.fixture
 def pg_client(make_app_settings: Callable[..., Settings],
               postgres_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(make_app_settings(postgres_url))) as client:
+    with TestClient(create_app(_settings(make_app_settings, postgres_url))) as client:
         yield client
 
 
@@ -87,7 +93,7 @@ def test_a_snapshot_from_scratch_stays_on_a_worker_thread(pg_client: TestClient)
 def test_shutdown_closes_the_poll_connections(
     make_app_settings: Callable[..., Settings], postgres_url: str
 ) -> None:
-    with TestClient(create_app(make_app_settings(postgres_url))) as client:
+    with TestClient(create_app(_settings(make_app_settings, postgres_url))) as client:
         _polled_device(client)
         polls: PostgresPolls = client.app.state.polls  # type: ignore[attr-defined]
         connections = _opened(polls)
