@@ -8,11 +8,24 @@ from datetime import UTC, datetime, timedelta
 from fastapi import Response
 from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session, select
+from starlette.requests import cookie_parser
+from starlette.types import Scope
 
 from app.auth.errors import NotSignedIn
 from app.config import Settings
 from app.db import Database, core
 from app.models import AuthSession, User
+
+
+def session_token(scope: Scope, cookie_name: str) -> str | None:
+    """The session cookie's value, as `Request(scope).cookies.get(cookie_name)` reads it
+    (every Cookie header, a later one winning), without building a Request: every poll
+    asks, and the request object and all its cookies cost three times the look."""
+    token = None
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            token = cookie_parser(value.decode("latin-1")).get(cookie_name, token)
+    return token
 
 
 def token_hash(token: str) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.sessions import cookie_hash
+from app.auth.sessions import cookie_hash, session_token
 from app.errors import AppError, error_answer
 from app.response_cache import has_body
 from app.security import security_headers
@@ -72,12 +72,12 @@ class DirectPull:
         if query is None:
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
-        token = request.cookies.get(request.app.state.settings.session_cookie_name)
+        token = session_token(scope, scope["app"].state.settings.session_cookie_name)
         if not token:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
+        request = Request(scope, receive)
         try:
             body = await pull_answer(request, token, *query, question=scope["query_string"])
         except (AppError, DBAPIError) as error:
@@ -103,7 +103,7 @@ class ReplayKeptPolls:
             polls = getattr(state, "polls", None)  # none before start-up
             if polls is not None and not has_body(scope):
                 # The cookie as DirectPull reads it, so that both name the same session.
-                token = Request(scope).cookies.get(state.settings.session_cookie_name)
+                token = session_token(scope, state.settings.session_cookie_name)
                 hashed = cookie_hash(token)
                 body = polls.kept_answer(hashed, scope["query_string"]) if hashed else None
                 if body is not None:
