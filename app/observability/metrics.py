@@ -74,13 +74,16 @@ def method_label(method: str) -> str:
 _request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 # Each request is tallied here, under one lock, and the tally is added to the two metrics
-# in bulk: at each scrape, and every FOLD_EVERY_S (so that in multiprocess mode another
-# worker's scrape sees it too). A counter and a histogram cost three locks and a search of
-# the buckets per request, more than a replayed answer's own work; the tally, one lock and
-# a few additions. A tally row: count, sum of seconds, then each bucket's count (+Inf last).
+# in bulk: at each scrape, every FOLD_EVERY_S (another worker's scrape, in multiprocess
+# mode, sees only what was added), and at shutdown. Per request, one lock and a few
+# additions, where a counter and a histogram took three locks and a search of the buckets.
 FOLD_EVERY_S = 1.0
+_COUNT, _SUM, _FIRST_BUCKET = 0, 1, 2  # a tally row; the buckets end with +Inf
 _tally_lock = threading.Lock()
 _tally: dict[tuple[str, str, int], list[float]] = {}
+# One fold at a time: a scrape waits for a fold under way, so that it shows every request
+# answered before it began.
+_fold_lock = threading.Lock()
 
 
 def observe_request(method: str, route: str, status: int, duration_s: float) -> None:
@@ -88,58 +91,82 @@ def observe_request(method: str, route: str, status: int, duration_s: float) -> 
     with _tally_lock:
         row = _tally.get(key)
         if row is None:
-            row = _tally[key] = [0] * (len(REQUEST_BUCKETS) + 3)
-        row[0] += 1
-        row[1] += duration_s
+            row = _tally[key] = [0] * (_FIRST_BUCKET + len(REQUEST_BUCKETS) + 1)
+        row[_COUNT] += 1
+        row[_SUM] += duration_s
         # The first bucket whose bound is at least the duration, as Histogram.observe does.
-        row[2 + bisect_left(REQUEST_BUCKETS, duration_s)] += 1
+        row[_FIRST_BUCKET + bisect_left(REQUEST_BUCKETS, duration_s)] += 1
 
 
 def fold_request_tally() -> None:
     """Add the requests tallied since the last fold to the Prometheus metrics."""
     global _tally
-    with _tally_lock:
-        tally, _tally = _tally, {}
-    for key, row in tally.items():
-        children = _request_children.get(key)
-        if children is None:
-            method, route, status = key
-            labels = (method, route, str(status))
-            children = (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_SECONDS.labels(*labels))
-            _request_children[key] = children
-        requests, seconds = children
-        requests.inc(row[0])
-        # Histogram.observe's own values, added to in bulk (it takes one at a time).
-        seconds._sum.inc(row[1])  # type: ignore[attr-defined]
-        for bucket, count in zip(seconds._buckets, row[2:], strict=True):  # type: ignore[attr-defined]
-            if count:
-                bucket.inc(count)
-
-
-def _fold_every() -> None:
-    while True:
-        time.sleep(FOLD_EVERY_S)
+    with _fold_lock:
+        with _tally_lock:
+            tally, _tally = _tally, {}
         try:
-            fold_request_tally()
-        except Exception:  # noqa: BLE001  (a failed fold must not end the folding)
-            log.exception("Could not add the request tally to the metrics.")
+            while tally:
+                _add_to_metrics(*tally.popitem())
+        finally:
+            # After a failure (a full multiprocess directory, say), the rows not yet
+            # added go back to the tally for the next fold; the one that failed is lost,
+            # as one observation would be, rather than counted twice.
+            if tally:
+                with _tally_lock:
+                    for key, row in tally.items():
+                        kept = _tally.setdefault(key, [0] * len(row))
+                        kept[:] = [a + b for a, b in zip(kept, row, strict=True)]
 
 
-def _start_folding() -> None:
-    threading.Thread(target=_fold_every, name="metrics-fold", daemon=True).start()
+def _add_to_metrics(key: tuple[str, str, int], row: list[float]) -> None:
+    children = _request_children.get(key)
+    if children is None:
+        method, route, status = key
+        labels = (method, route, str(status))
+        children = (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_SECONDS.labels(*labels))
+        _check_histogram_values(children[1])
+        _request_children[key] = children
+    requests, seconds = children
+    requests.inc(row[_COUNT])
+    seconds._sum.inc(row[_SUM])  # type: ignore[attr-defined]
+    buckets = seconds._buckets  # type: ignore[attr-defined]
+    for bucket, count in zip(buckets, row[_FIRST_BUCKET:], strict=True):
+        if count:
+            bucket.inc(count)
 
 
-def _restart_after_fork() -> None:
-    # Threads do not survive fork: a worker forked from a parent that imported this needs
-    # its own, and a tally of its own (the parent's is the parent's to add), under a lock
-    # that no thread of the parent's can have been holding.
-    global _tally_lock, _tally
-    _tally_lock, _tally = threading.Lock(), {}
-    _start_folding()
+def _check_histogram_values(child: Histogram) -> None:
+    # The fold adds to Histogram.observe's own values (observe takes one at a time).
+    buckets = getattr(child, "_buckets", None)
+    if not (hasattr(getattr(child, "_sum", None), "inc") and isinstance(buckets, list)
+            and len(buckets) == len(REQUEST_BUCKETS) + 1):
+        raise RuntimeError("This prometheus-client keeps a histogram's values elsewhere: "
+                           "app/observability/metrics.py must follow.")
 
 
-_start_folding()
-os.register_at_fork(after_in_child=_restart_after_fork)
+class RequestTallyFolder:
+    """Adds the request tally to the metrics every FOLD_EVERY_S, and once more at stop."""
+
+    def __init__(self, every_s: float = FOLD_EVERY_S) -> None:
+        self.every_s = every_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._fold_every, name="metrics-fold",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+        fold_request_tally()  # the last requests, before a worker's figures are final
+
+    def _fold_every(self) -> None:
+        while not self._stopped.wait(self.every_s):
+            try:
+                fold_request_tally()
+            except Exception:
+                log.exception("Could not add the request tally to the metrics.")
 
 
 @contextmanager
