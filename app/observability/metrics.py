@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -62,6 +63,15 @@ PUSH_SENDS = Counter(
     "Reminders by Web Push, by outcome: sent, gone (subscription ended: forgotten), failed, "
     "missed (over an hour late, after an outage: not sent).",
     ["outcome"],
+)
+
+# Set by app/sync/polls.py. With several workers, the lowest of the live ones: 0 if any
+# worker reads every poll.
+SYNC_WRITE_LISTENER_HEARING = Gauge(
+    "crg_sync_write_listener_hearing",
+    "PostgreSQL: 1 while this process hears of every instance's writes, so that polls "
+    "with nothing new are answered from memory; 0 while every poll is read.",
+    multiprocess_mode="livemin",
 )
 
 

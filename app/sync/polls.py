@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.auth.sessions import LiveSession, cookie_hash, renewal_due_after
 from app.config import Settings
+from app.observability.metrics import SYNC_WRITE_LISTENER_HEARING
 from app.sync import service
 from app.sync.kept_polls import KeptPolls
 
@@ -153,6 +154,7 @@ class PostgresPolls:
                         "until that is back.", exc_info=True)
             finally:
                 self._hearing_until = 0.0
+                SYNC_WRITE_LISTENER_HEARING.set(0)
                 self._changed()
                 await _close_quietly(connection)
             await asyncio.sleep(LISTEN_RETRY_S)
@@ -184,6 +186,7 @@ class PostgresPolls:
         # A poll read before the LISTEN, or while a beat was missing, may have missed a
         # write: none read before now is kept.
         self._changed()
+        SYNC_WRITE_LISTENER_HEARING.set(1)
         if self._outage_logged:
             log.info("Hearing of the database's writes again.")
             self._outage_logged = False

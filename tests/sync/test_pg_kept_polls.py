@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
 from app.main import create_app
@@ -96,6 +97,14 @@ def _push_one(account: Account, note: str) -> None:
 
 def _notes(answer: Response) -> list[str]:
     return [change["rest"]["note"] for change in answer.json()["changes"]]
+
+
+def _listener_gauge(client: TestClient) -> float | None:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "crg_sync_write_listener_hearing":
+                return sample.value
+    return None
 
 
 def _heard_after(polls: PostgresPolls) -> Callable[[], bool]:
@@ -250,7 +259,9 @@ def test_a_lost_listener_listens_again(instance: TestClient, other_instance: Tes
                       "WHERE datname = current_database() AND application_name = %s",
                       [LISTENER_NAME])
     _wait_for(lambda: not polls.hearing(), "the lost listener was not noticed")
+    assert _listener_gauge(instance) == 0  # operators see it
     _wait_for(polls.hearing, "the listener did not come back")
+    assert _listener_gauge(instance) == 1
     account, phone, cookie = _kept_device(instance)
     tablet = sign_in(other_instance, account.email)
     heard = _heard_after(polls)
