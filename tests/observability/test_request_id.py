@@ -1,8 +1,10 @@
+import os
 import re
 
 import pytest
 from starlette.testclient import TestClient
 
+from app.observability.logging import accept_or_make_request_id
 from app.observability.middleware import RequestObservability
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -50,3 +52,21 @@ class TestRequestId:
         client = TestClient(RequestObservability(sets_its_own))  # no lifespan: not entered
         response = client.get("/", headers={"X-Request-ID": "outer-1"})
         assert response.headers.get_list("x-request-id") == ["outer-1"]
+
+
+def test_a_forked_worker_makes_ids_of_its_own() -> None:
+    # A worker forked from a parent that has made ids must not make the parent's next ones.
+    accept_or_make_request_id(None)  # the parent has drawn ids for later requests
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker
+        os.write(writing, ",".join(accept_or_make_request_id(None)
+                                   for _ in range(3)).encode())
+        os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading) as pipe:
+        childs = set(pipe.read().split(","))
+    os.waitpid(child, 0)
+    parents = {accept_or_make_request_id(None) for _ in range(300)}
+    assert len(childs) == 3 and all(GENERATED.fullmatch(made) for made in childs)
+    assert not childs & parents
