@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from time import time as unix_time
 
+from app.auth.sessions import LiveSession, renewal_due_after
+from app.config import Settings
+from app.sync.service import Pulled
+
 # Up to this many answers are kept (about one per device that polls); past it, the one
 # kept or renewed longest ago is let go first.
 MAX_KEPT_ANSWERS = 20_000
@@ -31,9 +35,6 @@ class KeptPolls:
     def __init__(self) -> None:
         self._answers: dict[PollKey, KeptPoll] = {}
 
-    def __len__(self) -> int:
-        return len(self._answers)
-
     def __contains__(self, key: PollKey) -> bool:
         return key in self._answers
 
@@ -42,7 +43,16 @@ class KeptPolls:
         kept = self._answers.get(key)
         return kept.body if kept is not None and unix_time() < kept.fresh_until else None
 
-    def keep(self, key: PollKey, body: bytes, fresh_until: datetime) -> None:
+    def offer(self, question: bytes | None, session: LiveSession, answer: Pulled | None,
+              body: bytes, settings: Settings) -> None:
+        """Keep the answer to `question` (the query string as sent; None keeps nothing) if
+        it has nothing new and its session needs no renewal, which the whole path does."""
+        if (question is not None and answer is not None and not answer.answer["changes"]
+                and session.renew_until is None):
+            self._keep((session.token_hash, question), body,
+                       renewal_due_after(answer.session_expires_at, settings))
+
+    def _keep(self, key: PollKey, body: bytes, fresh_until: datetime) -> None:
         # Popped first, so that a kept answer renewed goes to the end of the line.
         if self._answers.pop(key, None) is None and len(self._answers) >= MAX_KEPT_ANSWERS:
             del self._answers[next(iter(self._answers))]

@@ -44,7 +44,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.auth.sessions import LiveSession, cookie_hash, renewal_due_after
+from app.auth.sessions import LiveSession, cookie_hash
 from app.config import Settings
 from app.observability.metrics import SYNC_WRITE_LISTENER_HEARING
 from app.sync import service
@@ -108,11 +108,8 @@ class PostgresPolls:
         hashed = cookie_hash(token)
         answer = await self.pull(hashed, client_id, since, limit) if hashed else None
         session, body = service.signed_in_answer(hashed, answer, settings)
-        if (question is not None and answer is not None and not answer.answer["changes"]
-                and session.renew_until is None and changes == self._changes
-                and self.hearing()):
-            self._kept.keep((session.token_hash, question), body,
-                            renewal_due_after(answer.session_expires_at, settings))
+        if changes == self._changes and self.hearing():
+            self._kept.offer(question, session, answer, body, settings)
         return session, body
 
     def kept_answer(self, session_hash: str, question: bytes) -> bytes | None:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.auth.sessions import LiveSession, cookie_hash, renewal_due_after
+from app.auth.sessions import LiveSession, cookie_hash
 from app.config import Settings
 from app.db import sqlite_connector
 from app.direct_sql import DirectStatement
@@ -60,10 +60,7 @@ class SqlitePolls:
         session, body = service.signed_in_answer(hashed, answer, settings)
         # Kept as of the data_version that pull() read just before its rows, with no
         # await in between.
-        if (question is not None and answer is not None and not answer.answer["changes"]
-                and session.renew_until is None):
-            self._kept.keep((session.token_hash, question), body,
-                            renewal_due_after(answer.session_expires_at, settings))
+        self._kept.offer(question, session, answer, body, settings)
         return session, body
 
     def kept_answer(self, session_hash: str, question: bytes) -> bytes | None:
