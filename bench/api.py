@@ -16,6 +16,8 @@ database, pinned to core 0; wrk (one thread) pinned to core 1. Endpoints:
   ids (seq 1..5), so every push is applied, not skipped as a duplicate. The pushes take
   turns over as many accounts as the most connections measured: 50 connections are 50
   phones, not one account's 50 devices (whose pushes a per-user lock puts in a queue).
+Every account starts with a history of SEEDED_RESTS rests, and PostgreSQL's statistics are
+gathered before measuring, as autovacuum keeps them on a live database.
 Each endpoint runs at 1 and 50 connections, interleaved with the ceiling `repeats` times;
 medians are reported. Goals: reads >= 0.5x the ceiling; p99 < 50 ms at 50 connections.
 """
@@ -37,6 +39,7 @@ from bench.common import (  # noqa: E402
     CLIENT_CORE,
     CSRF_HEADERS,
     Figure,
+    analyze,
     database_kinds,
     fresh_database,
     make_rest,
@@ -87,17 +90,16 @@ def run_wrk(url: str, connections: int, duration_s: float, env: dict[str, str]) 
 
 
 def _prepare(base: str, push_accounts: int) -> dict[str, dict[str, str]]:
-    """Accounts and warm caches; returns the wrk settings of each endpoint."""
+    """Accounts with a history and warm caches; returns the wrk settings of each endpoint."""
     with httpx.Client(base_url=base, timeout=300) as client:
         client.get(SESSION_PATH).raise_for_status()  # render once: the benchmark is warm
         _, reader = register(base)
-        device = str(uuid.uuid4())
-        mutations = [put(i + 1, make_rest()) for i in range(SEEDED_RESTS)]
-        client.post("/api/sync/push", headers={**CSRF_HEADERS, "Cookie": reader},
-                    json={"client_id": device, "mutations": mutations}).raise_for_status()
+        device = _seed_history(client, reader)
         pulled = client.get("/api/sync/pull", params={"client_id": device},
                             headers={"Cookie": reader}).json()
-    pushers = [register(base)[1] for _ in range(push_accounts)]
+        pushers = [register(base)[1] for _ in range(push_accounts)]
+        for pusher in pushers:
+            _seed_history(client, pusher)
     rest_fields = json.dumps({k: v for k, v in make_rest().items() if k != "id"})[1:-1]
     return {
         "ceiling": {"path": "/bench/ceiling"},
@@ -110,12 +112,22 @@ def _prepare(base: str, push_accounts: int) -> dict[str, dict[str, str]]:
     }
 
 
+def _seed_history(client: httpx.Client, cookie: str) -> str:
+    """SEEDED_RESTS rests of an account, pushed from one device; returns the device's id."""
+    device = str(uuid.uuid4())
+    mutations = [put(i + 1, make_rest()) for i in range(SEEDED_RESTS)]
+    client.post("/api/sync/push", headers={**CSRF_HEADERS, "Cookie": cookie},
+                json={"client_id": device, "mutations": mutations}).raise_for_status()
+    return device
+
+
 def measure_database(kind: str, connections: list[int], duration_s: float, repeats: int,
                      voice: bool) -> tuple[dict[str, dict[int, list[dict]]], int]:
     runs: dict[str, dict[int, list[dict]]] = {ep: {c: [] for c in connections}
                                                for ep in ENDPOINTS}
     with fresh_database(kind) as url, running_server(url, voice=voice) as server:
         settings = _prepare(server.url, max(connections))
+        analyze(url)  # as on a live database (see analyze)
         for conns in connections:
             for _ in range(repeats):
                 for endpoint in ENDPOINTS:  # interleaved, so drift hits all alike
