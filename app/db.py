@@ -185,8 +185,9 @@ async def in_transaction(request: Request, work: Callable[[DirectConnection], T]
     """Run work in its own transaction on a pooled connection, in one hop to a worker
     thread, its Core statements sent straight to the driver (app.direct_sql).
 
-    For a device's push where no SQLite writer takes it (PostgreSQL): SQLAlchemy's session
-    and execution path cost more of the process's CPU than the statements' round trips.
+    For a device's push in a SQLite database in memory, which neither SqliteWriter nor
+    PostgresPushes takes: SQLAlchemy's session and execution path cost more of the
+    process's CPU than the statements.
     Committed when work returns, rolled back when it raises.
     """
     engine: Engine = request.app.state.engine

@@ -70,20 +70,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("No voice installed: sessions get bells and on-screen captions only.")
     store = MediaStore(settings.audio_dir)
     app.state.engine = engine
-    app.state.direct_statements = {}  # for db.in_transaction
+    app.state.direct_statements = {}  # pushes' statements, compiled once
     app.state.wal_checkpointer = checkpointer
     # Polls after a cookie are read on the event loop, on connections of their own (an
     # in-memory SQLite database is private to its connection: its polls use the pool).
     app.state.polls = None
+    # Pushes too: on SQLite in turns on one writer, on PostgreSQL on the event loop.
     app.state.sqlite_writer = None
+    app.state.postgres_pushes = None
     listening_polls = None  # PostgreSQL's: they listen for every instance's writes
     if sqlite_file:
         app.state.polls = SqlitePolls(engine)
         app.state.sqlite_writer = SqliteWriter(engine)
     elif not settings.is_sqlite:
+        from app.sync.pg_pushes import PostgresPushes
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
         app.state.polls = listening_polls = PostgresPolls(engine)
+        app.state.postgres_pushes = PostgresPushes(engine, app.state.direct_statements)
     app.state.vapid_key = load_vapid_key(
         settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None,
         settings.data_dir)
@@ -128,6 +132,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             checkpointer.stop()
         if app.state.polls is not None:
             await app.state.polls.close()
+        if app.state.postgres_pushes is not None:
+            await app.state.postgres_pushes.close()
         engine.dispose()
 
 

@@ -153,7 +153,7 @@ class PostgresPolls:
                 self._hearing_until = 0.0
                 SYNC_WRITE_LISTENER_HEARING.set(0)
                 self._changed()
-                await _close_quietly(connection)
+                await close_quietly(connection)
             await asyncio.sleep(LISTEN_RETRY_S)
 
     async def _hear(self, connection: psycopg.AsyncConnection[Any]) -> None:
@@ -214,7 +214,7 @@ class PostgresPolls:
                 self._idle.append(None)
                 raise
             if self._closed:
-                await _close_quietly(connection)
+                await close_quietly(connection)
             else:
                 self._idle.append(connection)
             return rows
@@ -232,7 +232,7 @@ class PostgresPolls:
                 return connection, await cursor.fetchall()
             except psycopg.Error as error:
                 broken = connection is None or connection.broken
-                await _close_quietly(connection)  # never kept: dead, or in an unknown state
+                await close_quietly(connection)  # never kept: dead, or in an unknown state
                 if broken and reused and attempt == 1:
                     connection = None  # died while idle: once more, on a new connection
                     continue
@@ -240,7 +240,7 @@ class PostgresPolls:
                 raise DBAPIError.instance(sql, params, error, psycopg.Error,
                                           connection_invalidated=broken) from error
             except BaseException:
-                await _close_quietly(connection)  # cancelled mid-read
+                await close_quietly(connection)  # cancelled mid-read
                 raise
         raise AssertionError("unreachable")
 
@@ -257,13 +257,15 @@ class PostgresPolls:
         for index, connection in enumerate(self._idle):
             self._idle[index] = None
             if connection is not None:
-                await _close_quietly(connection)
+                await close_quietly(connection)
 
 
-async def _close_quietly(connection: psycopg.AsyncConnection[Any] | None) -> None:
+async def close_quietly(connection: psycopg.AsyncConnection[Any] | None) -> None:
+    """Close a connection of the polls' or the pushes' own, if any; one already broken may
+    fail to, and is gone either way."""
     if connection is None:
         return
     try:
         await connection.close()
-    except Exception:  # noqa: BLE001  (a broken connection may fail to close; it is gone)
-        log.debug("A poll connection failed to close.", exc_info=True)
+    except Exception:  # noqa: BLE001
+        log.debug("A connection failed to close.", exc_info=True)

@@ -18,6 +18,7 @@ from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushRespon
 
 if TYPE_CHECKING:
     from app.sqlite_writer import SqliteWriter
+    from app.sync.pg_pushes import PostgresPushes
     from app.sync.polls import PostgresPolls
     from app.sync.sqlite_polls import SqlitePolls
 
@@ -59,8 +60,10 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
         return outcome
 
     # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py);
-    # elsewhere each runs on a pooled connection, its statements sent straight to the driver.
-    writer: SqliteWriter | None = request.app.state.sqlite_writer
+    # on PostgreSQL they run on the event loop (app/sync/pg_pushes.py); in a database in
+    # memory, on a pooled connection. Their statements go straight to the driver.
+    writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
+                                                    or request.app.state.postgres_pushes)
     outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
     polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
     if polls is not None:

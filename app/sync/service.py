@@ -8,7 +8,7 @@ Invariants (docs/sync.md explains them):
 - a tombstone is final: later puts of that id change nothing.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from app.auth.errors import NotSignedIn
 from app.auth.sessions import LiveSession, cookie_hash, still_live
 from app.config import Settings
 from app.db import Database, core
-from app.direct_sql import DirectConnection
+from app.direct_sql import DirectConnection, pipeline
 from app.errors import NotFound
 from app.models import AuthSession, Rest, SyncClient, SyncRejection, User
 from app.sync.iso_text import iso_utc_text
@@ -196,51 +196,69 @@ _RAISE_PURGED_MARK = (
 
 def push(session: Database, user_id: int, client_id: str,
          mutations: list[Mutation], tombstone_keep_days: int) -> PushResponse:
-    """Apply a device's batch in order: skip what was seen, stop at a gap."""
+    """Apply a device's batch in order: skip what was seen, stop at a gap.
+
+    On PostgreSQL the statements go in a pipeline: the lock and the reads under it in one
+    round trip, every write and the purge in another.
+    """
     db = core(session)
-    lock_user(db, user_id)
-    state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id, "client_id": client_id}).first()
-    if state is None:
-        # Erased while this request waited for the lock: nothing may be written for it.
-        raise NotFound("No such account.")
-    version, known_last_seq = int(state.sync_version), state.last_seq
-    last_seq = known_last_seq or 0
-    ids = [m.id for m in mutations if m.seq > last_seq]
-    rows = {rest_id: _RowState(exists=True, deleted=bool(deleted)) for rest_id, deleted in
-            db.execute(_KNOWN_ROWS, {"user_id": user_id, "ids": ids})} if ids else {}
-    batch = _Batch(db, user_id, client_id, version, rows, datetime.now(UTC))
-    results: list[MutationResult] = []
-    gap = False
-    for mutation in mutations:
-        if mutation.seq <= last_seq:
-            results.append(MutationResult(seq=mutation.seq, status="duplicate"))
-        elif gap or mutation.seq != last_seq + 1:
-            # A gap means an earlier batch has not arrived yet: nothing after it may apply.
-            gap = True
-            results.append(MutationResult(seq=mutation.seq, status="not_applied"))
+    with pipeline(db):
+        lock_user(db, user_id)
+        read_state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id,
+                                                      "client_id": client_id})
+        # Every id of the batch, those already applied too: read with the state, not after
+        # it, and their rows (left unwritten) change nothing.
+        ids = list({m.id for m in mutations})
+        read_rows = db.execute(_KNOWN_ROWS, {"user_id": user_id, "ids": ids}) if ids else ()
+        state = read_state.first()
+        if state is None:
+            # Erased while this request waited for the lock: nothing may be written for it.
+            raise NotFound("No such account.")
+        version, known_last_seq = int(state.sync_version), state.last_seq
+        last_seq = known_last_seq or 0
+        rows = {rest_id: _RowState(exists=True, deleted=bool(deleted))
+                for rest_id, deleted in read_rows}
+        batch = _Batch(db, user_id, client_id, version, rows, datetime.now(UTC))
+        results: list[MutationResult] = []
+        gap = False
+        for mutation in mutations:
+            if mutation.seq <= last_seq:
+                results.append(MutationResult(seq=mutation.seq, status="duplicate"))
+            elif gap or mutation.seq != last_seq + 1:
+                # A gap means an earlier batch has not arrived yet: nothing after it may
+                # apply.
+                gap = True
+                results.append(MutationResult(seq=mutation.seq, status="not_applied"))
+            else:
+                results.append(batch.apply(mutation))
+                last_seq = mutation.seq
+        batch.write()
+        if known_last_seq is None:
+            db.execute(_NEW_DEVICE, {"user_id": user_id, "client_id": client_id,
+                                     "last_seq": last_seq, "created_at": batch.now,
+                                     "updated_at": batch.now})
         else:
-            results.append(batch.apply(mutation))
-            last_seq = mutation.seq
-    batch.write()
-    if known_last_seq is None:
-        db.execute(_NEW_DEVICE, {"user_id": user_id, "client_id": client_id,
-                                 "last_seq": last_seq, "created_at": batch.now,
-                                 "updated_at": batch.now})
-    else:
-        db.execute(_DEVICE_SEEN, {"match_user_id": user_id, "match_client_id": client_id,
-                                  "last_seq": last_seq, "updated_at": batch.now})
-    if batch.version != version:
-        db.execute(_SET_COUNTER, {"user_id": user_id, "version": batch.version})
-    _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
+            db.execute(_DEVICE_SEEN, {"match_user_id": user_id, "match_client_id": client_id,
+                                      "last_seq": last_seq, "updated_at": batch.now})
+        if batch.version != version:
+            db.execute(_SET_COUNTER, {"user_id": user_id, "version": batch.version})
+        purged = _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
+    _raise_purged_mark(db, user_id, purged)
     return PushResponse(last_applied_seq=last_seq, sync_version=batch.version, results=results)
 
 
-def _purge_tombstones(db: Connection | DirectConnection, user_id: int, before: datetime) -> None:
-    """Drop tombstones older than the keep period; devices behind them must reset."""
-    purged = db.execute(_PURGE_OLD_TOMBSTONES, {"user_id": user_id, "before": before}).all()
-    if purged:
-        db.execute(_RAISE_PURGED_MARK,
-                   {"user_id": user_id, "purged": max(int(v) for v, in purged)})
+def _purge_tombstones(db: Connection | DirectConnection, user_id: int,
+                      before: datetime) -> Iterable[Any]:
+    """Drop tombstones older than the keep period; devices behind them must reset. The
+    versions purged, to be read once the push's writes are sent (_raise_purged_mark)."""
+    return db.execute(_PURGE_OLD_TOMBSTONES, {"user_id": user_id, "before": before})
+
+
+def _raise_purged_mark(db: Connection | DirectConnection, user_id: int,
+                       purged: Iterable[Any]) -> None:
+    versions = [int(version) for version, in purged]
+    if versions:
+        db.execute(_RAISE_PURGED_MARK, {"user_id": user_id, "purged": max(versions)})
 
 
 REST_NAMES = ("id", *CONTENT_FIELDS)

@@ -90,3 +90,17 @@ def any_db_client(make_app_settings: Callable[..., Settings],
     """The same app on SQLite and on PostgreSQL."""
     with TestClient(create_app(make_app_settings(database_url))) as client:
         yield client
+
+
+@pytest.fixture
+def probe_client(make_app_settings: Callable[..., Settings], postgres_url: str
+                 ) -> Iterator[TestClient]:
+    """An app on a fresh PostgreSQL database with the table of tests/sync/probe.py."""
+    from sqlalchemy import create_engine
+
+    from tests.sync.probe import PROBE_TABLE
+
+    with create_engine(postgres_url).begin() as connection:
+        connection.execute(PROBE_TABLE)
+    with TestClient(create_app(make_app_settings(postgres_url))) as client:
+        yield client

@@ -1,30 +1,17 @@
-"""db.in_transaction on PostgreSQL: a push's statements sent straight to psycopg, in one
+"""db.in_transaction on PostgreSQL: Core statements sent straight to psycopg, in one
 transaction that SQLAlchemy commits or rolls back."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
-from app.config import Settings
 from app.db import in_transaction
 from app.direct_sql import DirectConnection
 from app.errors import NotFound
-from app.main import create_app
-
-INSERT = text("INSERT INTO probe (name) VALUES (:name)")
-
-
-@pytest.fixture
-def pg_client(make_app_settings: Callable[..., Settings], postgres_url: str
-              ) -> Iterator[TestClient]:
-    with create_engine(postgres_url).begin() as connection:
-        connection.execute(text("CREATE TABLE probe (name text NOT NULL)"))
-    with TestClient(create_app(make_app_settings(postgres_url))) as client:
-        yield client
+from tests.sync.probe import INSERT, names
 
 
 def run(client: TestClient, work: Callable[[DirectConnection], Any]) -> Any:
@@ -38,30 +25,23 @@ def run(client: TestClient, work: Callable[[DirectConnection], Any]) -> Any:
     return client.portal.call(call)
 
 
-def names(client: TestClient) -> list[str]:
-    """What another connection sees: only what was committed."""
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    with engine.connect() as connection:
-        return list(connection.scalars(text("SELECT name FROM probe ORDER BY name")))
-
-
-def test_work_that_returns_is_committed(pg_client: TestClient) -> None:
+def test_work_that_returns_is_committed(probe_client: TestClient) -> None:
     def write(db: DirectConnection) -> str:
         db.execute(INSERT, {"name": "kept"})
         db.execute(INSERT, {"name": "kept too"})
         return "done"
 
-    assert run(pg_client, write) == "done"
-    assert names(pg_client) == ["kept", "kept too"]
+    assert run(probe_client, write) == "done"
+    assert names(probe_client) == ["kept", "kept too"]
 
 
-def test_work_refused_after_writing_keeps_nothing(pg_client: TestClient) -> None:
+def test_work_refused_after_writing_keeps_nothing(probe_client: TestClient) -> None:
     def write_then_refuse(db: DirectConnection) -> None:
         db.execute(INSERT, {"name": "undone"})
         raise NotFound("No such account.")
 
     with pytest.raises(NotFound):
-        run(pg_client, write_then_refuse)
-    assert names(pg_client) == []
-    run(pg_client, lambda db: db.execute(INSERT, {"name": "next"}))  # the connection is fine
-    assert names(pg_client) == ["next"]
+        run(probe_client, write_then_refuse)
+    assert names(probe_client) == []
+    run(probe_client, lambda db: db.execute(INSERT, {"name": "next"}))  # the connection is fine
+    assert names(probe_client) == ["next"]

@@ -1,0 +1,175 @@
+"""PostgreSQL: devices' pushes written on the event loop, over connections of their own.
+
+Imported only when the app runs on PostgreSQL: psycopg is an optional dependency.
+
+A push on a pooled connection runs on a worker thread, and each of its round trips ends
+with that thread waiting for the GIL while the event loop runs other requests: with
+fifty devices pushing at once, the process kept its core busy but held the GIL only 60 %
+of the time, the rest going to waking threads and handing the GIL over. Here the push's own code (service.push, through app.direct_sql, as on
+every database) runs on the event loop, in a greenlet (SQLAlchemy's greenlet_spawn, as
+its asyncio extension runs the ORM), and each statement's wait is an await on psycopg's
+asyncio connection: no thread and no hand-over.
+
+Each push is one transaction, committed when its work returns and rolled back when it
+raises. A connection that fails is closed and replaced by the next push that needs one;
+a push whose idle connection turns out dead (the database restarted meanwhile) runs once
+more on a new one, as the pool's ping gives pooled connections a live one.
+"""
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import anyio
+import psycopg
+from psycopg.pq import TransactionStatus
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.util.concurrency import await_only, greenlet_spawn
+
+from app.direct_sql import DirectConnection, DirectStatements
+from app.sync.polls import close_quietly
+
+T = TypeVar("T")
+
+# Each process keeps up to this many more PostgreSQL connections, opened as pushes need
+# them (docs/deployment.md counts them). Pushes beyond them wait their turn, in order.
+PUSH_CONNECTIONS = 8
+
+
+class PostgresPushes:
+    def __init__(self, engine: Engine, statements: DirectStatements,
+                 connections: int = PUSH_CONNECTIONS) -> None:
+        # The connection arguments SQLAlchemy itself gives psycopg for this URL.
+        _args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
+        self._dialect = engine.dialect
+        self._statements = statements
+        # Fair, as the polls' (app/sync/polls.py): a push waits its turn for a connection.
+        self._admission = anyio.Semaphore(connections, fast_acquire=True)
+        # Idle connections, or None where a push has yet to connect one; last in, first out.
+        self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
+        self._closed = False
+
+    async def run(self, work: Callable[[DirectConnection], T]) -> T:
+        """work's outcome, in a transaction of its own, committed once work returns."""
+        async with self._admission:
+            if self._closed:
+                raise RuntimeError("The app is shutting down.")
+            lease = _Lease(self._idle.pop())
+            try:
+                outcome = await self._work_on(lease, work)
+                await _commit(lease.connection)
+                return outcome
+            finally:
+                self._idle.append(await lease.give_back(keep=not self._closed))
+
+    async def _work_on(self, lease: "_Lease", work: Callable[[DirectConnection], T]) -> T:
+        reused = lease.connection is not None
+        try:
+            return await self._work(lease, work)
+        except DBAPIError:
+            if not (reused and lease.connection is not None and lease.connection.broken):
+                raise
+        # The idle connection had died (the database restarted meanwhile), and nothing
+        # was written: once more, on a new connection.
+        await close_quietly(lease.connection)
+        lease.connection = None
+        return await self._work(lease, work)
+
+    async def _work(self, lease: "_Lease", work: Callable[[DirectConnection], T]) -> T:
+        if lease.connection is None:
+            try:
+                lease.connection = await psycopg.AsyncConnection.connect(**self._connect_kwargs)
+            except psycopg.Error as error:
+                raise DBAPIError.instance("connect", None, error, psycopg.Error,
+                                          connection_invalidated=True) from error
+        connection = lease.connection
+        try:
+            db = DirectConnection(_Blocking(connection), self._dialect, self._statements)
+            return await greenlet_spawn(work, db)
+        except BaseException:
+            # Nothing of a refused push is kept. A rollback that fails leaves the
+            # connection in its transaction, and give_back closes it.
+            if not connection.broken:
+                with contextlib.suppress(psycopg.Error):
+                    await connection.rollback()
+            raise
+
+    async def close(self) -> None:
+        """Close the idle connections (one still in use is closed when its push ends)."""
+        self._closed = True
+        for index, connection in enumerate(self._idle):
+            self._idle[index] = None
+            await close_quietly(connection)
+
+
+class _Lease:
+    """The connection a push holds: the idle one it took, or the one that replaced it."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any] | None) -> None:
+        self.connection = connection
+
+    async def give_back(self, keep: bool) -> psycopg.AsyncConnection[Any] | None:
+        """The connection, to be kept idle if it is alive and out of any transaction
+        (committed or rolled back); otherwise closed, and None."""
+        connection = self.connection
+        if (keep and connection is not None and not connection.broken
+                and connection.info.transaction_status == TransactionStatus.IDLE):
+            return connection
+        await close_quietly(connection)
+        return None
+
+
+async def _commit(connection: psycopg.AsyncConnection[Any] | None) -> None:
+    assert connection is not None
+    try:
+        await connection.commit()
+    except psycopg.Error as error:
+        # Not tried again: the commit may have gone through. The device sends the push
+        # again, and what was applied is answered as a duplicate.
+        raise DBAPIError.instance("COMMIT", None, error, psycopg.Error,
+                                  connection_invalidated=connection.broken) from error
+
+
+class _Blocking:
+    """psycopg's asyncio connection as its blocking one, for code that runs in a greenlet
+    (app.direct_sql): each wait is an await on the event loop."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._connection = connection
+
+    def cursor(self) -> "_BlockingCursor":
+        return _BlockingCursor(self._connection.cursor())
+
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[None]:
+        manager = self._connection.pipeline()
+        await_only(manager.__aenter__())
+        try:
+            yield
+        except BaseException as error:
+            if not await_only(manager.__aexit__(type(error), error, error.__traceback__)):
+                raise
+        else:
+            await_only(manager.__aexit__(None, None, None))
+
+
+class _BlockingCursor:
+    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
+        self._cursor = cursor
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        await_only(self._cursor.execute(sql, params))
+
+    def executemany(self, sql: str, params: Any) -> None:
+        await_only(self._cursor.executemany(sql, params))
+
+    def fetchall(self) -> list[Any]:
+        return await_only(self._cursor.fetchall())
+
+    def close(self) -> None:
+        await_only(self._cursor.close())
