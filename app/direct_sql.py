@@ -148,15 +148,17 @@ class DirectConnection:
         """Send the block's statements together (psycopg's pipeline mode, on PostgreSQL).
 
         Nothing waits for the database until rows are read: reading a statement's rows
-        waits for them, and for everything sent before them, in one round trip; whatever
-        is still unsent goes as the block ends, in one more, after which every statement's
-        rows are here. An error of any statement is raised where the first wait meets it,
-        wrapped as usual, and the statements after it do nothing (the transaction is the
-        caller's to roll back). On SQLite, where no statement waits on a network, they
-        run one by one, as outside the block.
+        waits for the results of everything sent so far, in one round trip; whatever is
+        still unsent goes as the block ends, in one more, after which every statement's
+        rows are here. An error of any statement is raised where the first wait meets it
+        (a later statement's execute, a read, or the block's end, which name the SQL they
+        were at), wrapped as usual, and the statements after it do nothing (the
+        transaction is the caller's to roll back). On SQLite, where no statement waits on
+        a network, they run one by one, as outside the block.
         """
-        if self.dialect.name != "postgresql" or self._pipelined:
-            yield
+        pipeline_type = getattr(self.dialect.loaded_dbapi, "Pipeline", None)  # psycopg's
+        if pipeline_type is None or not pipeline_type.is_supported() or self._pipelined:
+            yield  # sqlite3, or a libpq before 14
             return
         error_type = self.dialect.loaded_dbapi.Error
         try:

@@ -4,11 +4,12 @@ Imported only when the app runs on PostgreSQL: psycopg is an optional dependency
 
 A push on a pooled connection runs on a worker thread, and each of its round trips ends
 with that thread waiting for the GIL while the event loop runs other requests: with
-fifty devices pushing at once, the process kept its core busy but held the GIL only 60 %
-of the time, the rest going to waking threads and handing the GIL over. Here the push's own code (service.push, through app.direct_sql, as on
-every database) runs on the event loop, in a greenlet (SQLAlchemy's greenlet_spawn, as
-its asyncio extension runs the ORM), and each statement's wait is an await on psycopg's
-asyncio connection: no thread and no hand-over.
+fifty devices pushing at once, the process kept its core busy but held the GIL only
+60 % of the time, the rest going to waking threads and handing the GIL over. Here the
+push's own code (service.push, through app.direct_sql, as on every database) runs on
+the event loop, in a greenlet (SQLAlchemy's greenlet_spawn, as its asyncio extension
+runs the ORM), and each statement's wait is an await on psycopg's asyncio connection:
+no thread and no hand-over.
 
 Each push is one transaction, committed when its work returns and rolled back when it
 raises. A connection that fails is closed and replaced by the next push that needs one;
@@ -35,6 +36,7 @@ T = TypeVar("T")
 # Each process keeps up to this many more PostgreSQL connections, opened as pushes need
 # them (docs/deployment.md counts them). Pushes beyond them wait their turn, in order.
 PUSH_CONNECTIONS = 8
+PUSHES_NAME = "sync pushes"  # as pg_stat_activity shows their connections
 
 
 class PostgresPushes:
@@ -61,7 +63,11 @@ class PostgresPushes:
                 await _commit(lease.connection)
                 return outcome
             finally:
-                self._idle.append(await lease.give_back(keep=not self._closed))
+                kept = await lease.give_back(keep=not self._closed)
+                if kept is None:
+                    self._idle.insert(0, None)  # live connections stay on top, taken first
+                else:
+                    self._idle.append(kept)
 
     async def _work_on(self, lease: "_Lease", work: Callable[[DirectConnection], T]) -> T:
         reused = lease.connection is not None
@@ -79,7 +85,8 @@ class PostgresPushes:
     async def _work(self, lease: "_Lease", work: Callable[[DirectConnection], T]) -> T:
         if lease.connection is None:
             try:
-                lease.connection = await psycopg.AsyncConnection.connect(**self._connect_kwargs)
+                lease.connection = await psycopg.AsyncConnection.connect(
+                    **{**self._connect_kwargs, "application_name": PUSHES_NAME})
             except psycopg.Error as error:
                 raise DBAPIError.instance("connect", None, error, psycopg.Error,
                                           connection_invalidated=True) from error
@@ -122,6 +129,11 @@ class _Lease:
 
 async def _commit(connection: psycopg.AsyncConnection[Any] | None) -> None:
     assert connection is not None
+    if connection.info.transaction_status == TransactionStatus.INERROR:
+        # A statement failed and its error went unraised: PostgreSQL would take the
+        # COMMIT as a rollback, and the push would be answered as written.
+        failed = psycopg.errors.InFailedSqlTransaction("a statement of the push failed")
+        raise DBAPIError.instance("COMMIT", None, failed, psycopg.Error)
     try:
         await connection.commit()
     except psycopg.Error as error:
@@ -157,10 +169,6 @@ class _Blocking:
 class _BlockingCursor:
     def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
         self._cursor = cursor
-
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
 
     def execute(self, sql: str, params: Any = None) -> None:
         await_only(self._cursor.execute(sql, params))

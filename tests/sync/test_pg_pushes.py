@@ -2,19 +2,22 @@
 own, over connections of the pushes' own; and DirectConnection.pipeline on them."""
 
 import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, table, text
+from sqlalchemy import column, create_engine, func, select, table, text
 from sqlalchemy.exc import DBAPIError
 
 from app.direct_sql import DirectConnection
 from app.errors import NotFound
-from app.sync.pg_pushes import PostgresPushes
+from app.sync.pg_pushes import PUSHES_NAME, PostgresPushes
 from tests.sync.probe import INSERT, names
 
 # Core statements: direct statements give rows only for what SQLAlchemy compiles columns of.
@@ -89,14 +92,20 @@ def test_a_connection_that_could_not_roll_back_is_not_used_again(
     assert backend(probe_client) != first
 
 
-def test_a_failed_statement_keeps_nothing(probe_client: TestClient) -> None:
+def test_a_failed_statement_keeps_nothing_and_is_not_tried_again(
+        probe_client: TestClient) -> None:
+    backend(probe_client)  # a connection in use before: a reused one
+    tries = []
+
     def write_then_fail(db: DirectConnection) -> None:
+        tries.append(1)
         db.execute(INSERT, {"name": "undone"})
         db.execute(INSERT, {"name": None})  # NOT NULL
 
     with pytest.raises(DBAPIError) as raised:
         run(probe_client, write_then_fail)
     assert "not-null" in str(raised.value.orig)
+    assert len(tries) == 1  # only a connection found dead is worth another try
     assert names(probe_client) == []
     run(probe_client, lambda db: db.execute(INSERT, {"name": "next"}))
     assert names(probe_client) == ["next"]
@@ -112,6 +121,18 @@ def test_an_idle_connection_that_died_is_replaced_and_the_push_written_once(
     run(probe_client, lambda db: db.execute(INSERT, {"name": "once"}))
     assert names(probe_client) == ["once"]
     assert backend(probe_client) != first
+
+
+def test_a_push_whose_statement_failed_unraised_is_not_committed(
+        probe_client: TestClient) -> None:
+    def write_then_swallow_a_failure(db: DirectConnection) -> None:
+        db.execute(INSERT, {"name": "undone"})
+        with contextlib.suppress(DBAPIError):
+            db.execute(INSERT, {"name": None})
+
+    with pytest.raises(DBAPIError, match="a statement of the push failed"):
+        run(probe_client, write_then_swallow_a_failure)  # not answered as written
+    assert names(probe_client) == []
 
 
 def test_an_unreachable_database_is_a_lost_connection() -> None:
@@ -143,13 +164,51 @@ def test_a_push_cancelled_mid_statement_keeps_nothing(probe_client: TestClient) 
     assert names(probe_client) == ["next"]
 
 
-def test_after_close_no_push_runs(probe_client: TestClient) -> None:
+def test_a_push_cancelled_while_waiting_for_a_lock_keeps_nothing(
+        probe_client: TestClient) -> None:
+    assert probe_client.portal is not None
+    run(probe_client, lambda db: db.execute(INSERT, {"name": "locked"}))
+    locked_row = (select(column("name")).select_from(table("probe"))
+                  .where(column("name") == "locked").with_for_update())
+
+    def write_then_wait_for_the_lock(db: DirectConnection) -> None:
+        with db.pipeline():
+            db.execute(INSERT, {"name": "undone"})
+            db.execute(locked_row).all()
+
+    async def cancelled() -> None:
+        with anyio.move_on_after(0.5) as scope:
+            await pushes(probe_client).run(write_then_wait_for_the_lock)
+        assert scope.cancelled_caught
+
+    engine = probe_client.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as holder, holder.begin():
+        holder.execute(locked_row).all()
+        probe_client.portal.call(cancelled)
+    run(probe_client, lambda db: db.execute(INSERT, {"name": "next"}))
+    assert names(probe_client) == ["locked", "next"]
+
+
+def pushes_connections(client: TestClient) -> int:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        return int(connection.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": PUSHES_NAME}))
+
+
+def test_after_close_no_push_runs_and_no_connection_stays(probe_client: TestClient) -> None:
     run(probe_client, lambda db: db.execute(INSERT, {"name": "before"}))
+    assert pushes_connections(probe_client) == 1
     assert probe_client.portal is not None
     probe_client.portal.call(pushes(probe_client).close)
     with pytest.raises(RuntimeError, match="shutting down"):
         run(probe_client, lambda db: db.execute(INSERT, {"name": "after"}))
     assert names(probe_client) == ["before"]
+    deadline = time.monotonic() + 5
+    while pushes_connections(probe_client) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server sees a closed connection go a moment later
+    assert pushes_connections(probe_client) == 0
 
 
 class TestPipeline:
@@ -170,15 +229,19 @@ class TestPipeline:
 
     def test_a_write_that_fails_in_the_block_fails_the_push(
             self, probe_client: TestClient) -> None:
+        sent_on = []
+
         def failing_write(db: DirectConnection) -> None:
             with db.pipeline():
                 db.execute(INSERT, {"name": "undone"})
                 db.execute(INSERT, {"name": None})  # NOT NULL: met as the block ends
+                sent_on.append("without waiting")  # sent, not yet answered
                 db.execute(INSERT, {"name": "never"})
 
         with pytest.raises(DBAPIError) as raised:
             run(probe_client, failing_write)
         assert "not-null" in str(raised.value.orig)
+        assert sent_on == ["without waiting"]
         assert names(probe_client) == []
         run(probe_client, lambda db: db.execute(INSERT, {"name": "next"}))
         assert names(probe_client) == ["next"]
