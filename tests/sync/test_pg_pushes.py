@@ -12,7 +12,7 @@ import anyio
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import column, create_engine, func, select, table, text
+from sqlalchemy import Select, column, create_engine, func, select, table, text
 from sqlalchemy.exc import DBAPIError
 
 from app.direct_sql import DirectConnection
@@ -168,7 +168,7 @@ def test_a_push_cancelled_while_waiting_for_a_lock_keeps_nothing(
         probe_client: TestClient) -> None:
     assert probe_client.portal is not None
     run(probe_client, lambda db: db.execute(INSERT, {"name": "locked"}))
-    locked_row = (select(column("name")).select_from(table("probe"))
+    locked_row: Select[tuple[Any]] = (select(column("name")).select_from(table("probe"))
                   .where(column("name") == "locked").with_for_update())
 
     def write_then_wait_for_the_lock(db: DirectConnection) -> None:
