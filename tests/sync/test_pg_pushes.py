@@ -135,15 +135,16 @@ def test_a_push_whose_statement_failed_unraised_is_not_committed(
     assert names(probe_client) == []
 
 
-def test_an_unreachable_database_is_a_lost_connection() -> None:
+def test_an_unreachable_database_is_a_lost_connection(probe_client: TestClient) -> None:
     engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")
     unreachable = PostgresPushes(engine, {})
 
     async def push() -> None:
         await unreachable.run(lambda db: db.execute(INSERT, {"name": "never"}))
 
+    assert probe_client.portal is not None
     with pytest.raises(DBAPIError) as raised:
-        asyncio.run(push())
+        probe_client.portal.call(push)  # on an event loop, as the app runs it
     assert raised.value.connection_invalidated  # answered 503, as every lost database
 
 
