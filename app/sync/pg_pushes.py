@@ -63,9 +63,11 @@ class PostgresPushes:
                 await _commit(lease.connection)
                 return outcome
             finally:
-                kept = await lease.give_back(keep=not self._closed)
+                # The slot goes back before any await, so that no cancellation loses it.
+                kept = lease.reusable() if not self._closed else None
                 if kept is None:
                     self._idle.insert(0, None)  # live connections stay on top, taken first
+                    await close_quietly(lease.connection)
                 else:
                     self._idle.append(kept)
 
@@ -96,7 +98,7 @@ class PostgresPushes:
             return await greenlet_spawn(work, db)
         except BaseException:
             # Nothing of a refused push is kept. A rollback that fails leaves the
-            # connection in its transaction, and give_back closes it.
+            # connection in its transaction, and run closes it.
             if not connection.broken:
                 with contextlib.suppress(psycopg.Error):
                     await connection.rollback()
@@ -116,14 +118,13 @@ class _Lease:
     def __init__(self, connection: psycopg.AsyncConnection[Any] | None) -> None:
         self.connection = connection
 
-    async def give_back(self, keep: bool) -> psycopg.AsyncConnection[Any] | None:
-        """The connection, to be kept idle if it is alive and out of any transaction
-        (committed or rolled back); otherwise closed, and None."""
+    def reusable(self) -> psycopg.AsyncConnection[Any] | None:
+        """The connection, if it may serve another push: alive and out of any transaction
+        (committed or rolled back). Any other is to be closed."""
         connection = self.connection
-        if (keep and connection is not None and not connection.broken
+        if (connection is not None and not connection.broken
                 and connection.info.transaction_status == TransactionStatus.IDLE):
             return connection
-        await close_quietly(connection)
         return None
 
 
