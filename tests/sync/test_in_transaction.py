@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.db import in_transaction
 from app.direct_sql import DirectConnection
 from app.errors import NotFound
-from tests.sync.probe import INSERT, names
+from tests.sync.probe import INSERT, names, write_then_refuse
 
 
 def run(client: TestClient, work: Callable[[DirectConnection], Any]) -> Any:
@@ -36,10 +36,6 @@ def test_work_that_returns_is_committed(probe_client: TestClient) -> None:
 
 
 def test_work_refused_after_writing_keeps_nothing(probe_client: TestClient) -> None:
-    def write_then_refuse(db: DirectConnection) -> None:
-        db.execute(INSERT, {"name": "undone"})
-        raise NotFound("No such account.")
-
     with pytest.raises(NotFound):
         run(probe_client, write_then_refuse)
     assert names(probe_client) == []

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from app.direct_sql import DirectConnection
 from app.errors import NotFound
 from app.sync.pg_pushes import PUSHES_NAME, PostgresPushes
-from tests.sync.probe import INSERT, names
+from tests.sync.probe import INSERT, names, write_then_refuse
 
 # Core statements: direct statements give rows only for what SQLAlchemy compiles columns of.
 COUNT = select(func.count()).select_from(table("probe"))
@@ -61,10 +61,6 @@ def test_refused_work_keeps_nothing_and_its_connection_serves_the_next(
         probe_client: TestClient) -> None:
     first = backend(probe_client)
 
-    def write_then_refuse(db: DirectConnection) -> None:
-        db.execute(INSERT, {"name": "undone"})
-        raise NotFound("No such account.")
-
     with pytest.raises(NotFound):
         run(probe_client, write_then_refuse)
     assert names(probe_client) == []
@@ -77,10 +73,6 @@ def test_a_connection_that_could_not_roll_back_is_not_used_again(
 
     async def failing_rollback(_connection: Any) -> None:
         raise psycopg.OperationalError("injected: the rollback did not go through")
-
-    def write_then_refuse(db: DirectConnection) -> None:
-        db.execute(INSERT, {"name": "undone"})
-        raise NotFound("No such account.")
 
     with monkeypatch.context() as patched:
         patched.setattr(psycopg.AsyncConnection, "rollback", failing_rollback)
