@@ -8,13 +8,15 @@ several times what SQLite itself takes to answer.
 
 Only plain statements qualify: no column defaults computed in Python at execution time
 (compiling one raises), no ORM. A statement with an expanding parameter (`IN` a list)
-is rendered per call through SQLAlchemy's public construct_expanded_state.
+is rendered through SQLAlchemy's public construct_expanded_state once per length of its
+lists, and kept in that form (a push's lookup of its rows would otherwise render it
+again on every push).
 """
 
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +26,38 @@ from sqlalchemy.sql.compiler import SQLCompiler
 Convert = Callable[[Any], Any]
 # Compiled statements kept per app or per writer (the hot paths use a dozen).
 MAX_STATEMENTS = 256
+
+
+class _Marker(NamedTuple):
+    """Stands for a value while an expanding statement is rendered: the parameter's name,
+    and the position of the value in its list (None for a single value)."""
+
+    name: str
+    position: int | None
+
+
+class _ExpandedForm(NamedTuple):
+    """An expanding statement rendered for one set of list lengths: its SQL, and for each
+    driver parameter in order, where its value comes from (a _Marker) and its conversion,
+    or the statement's own literal, already converted."""
+
+    sql: str
+    positional: bool
+    names: tuple[str, ...]
+    sources: tuple[tuple[_Marker | None, Any, Convert | None], ...]
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[str, Any]:
+        converted = []
+        for marker, fixed, convert in self.sources:
+            if marker is None:
+                converted.append(fixed)
+                continue
+            value = values[marker.name] if marker.position is None \
+                else values[marker.name][marker.position]
+            converted.append(value if convert is None else convert(value))
+        if self.positional:
+            return self.sql, converted
+        return self.sql, dict(zip(self.names, converted, strict=True))
 
 
 class DirectStatement:
@@ -40,6 +74,12 @@ class DirectStatement:
         self.sql = compiled.string
         self.positional = compiled.positional
         self.expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
+        # Lists' lengths alone shape the SQL, unless a value is rendered into it as a literal.
+        self._lists = tuple(sorted(bind.key for bind in compiled.post_compile_params
+                                   if bind.expanding and not bind.literal_execute))
+        self._by_lengths = (not compiled.literal_execute_params
+                            and len(self._lists) == len(compiled.post_compile_params))
+        self._forms: dict[tuple[int, ...], _ExpandedForm] = {}
         bind_processors: Mapping[str, Any] = compiled._bind_processors
         self._bind_processors = bind_processors
         # The statement's own literals (`param_1`, ...) are fixed; construct_params would
@@ -59,6 +99,8 @@ class DirectStatement:
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL and the driver's parameters for one set of values."""
+        if self.expanding and self._by_lengths:
+            return self._expanded_form(values).parameters(values)
         if self.expanding:
             expanded = self.compiled.construct_expanded_state(dict(values))
             # The expanded list's own conversions, over those of the other parameters.
@@ -74,6 +116,29 @@ class DirectStatement:
                               for name, convert in self._params]
         return self.sql, {name: values[name] if convert is None else convert(values[name])
                           for name, convert in self._params}
+
+    def _expanded_form(self, values: Mapping[str, Any]) -> _ExpandedForm:
+        lengths = tuple(len(values[name]) for name in self._lists)
+        form = self._forms.get(lengths)
+        if form is None:
+            if len(self._forms) >= MAX_STATEMENTS:
+                self._forms.clear()
+            # Rendered with markers in place of the values, to learn where each goes.
+            markers = {name: [_Marker(name, position) for position in range(len(values[name]))]
+                       if name in self._lists else _Marker(name, None) for name in values}
+            expanded = self.compiled.construct_expanded_state(markers)
+            processors = {**self._bind_processors, **expanded.processors}
+            names = tuple(expanded.positiontup or expanded.parameters)
+            sources: list[tuple[_Marker | None, Any, Convert | None]] = []
+            for name in names:
+                value, convert = expanded.parameters[name], processors.get(name)
+                if isinstance(value, _Marker):
+                    sources.append((value, None, convert))
+                else:  # the statement's own literal
+                    sources.append((None, value if convert is None else convert(value), None))
+            form = self._forms[lengths] = _ExpandedForm(
+                expanded.statement, expanded.positiontup is not None, names, tuple(sources))
+        return form
 
     def rows(self, raw_rows: Sequence[Sequence[Any]]) -> list[Any]:
         """The driver's rows, converted as SQLAlchemy would, with columns by name."""
