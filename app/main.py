@@ -179,11 +179,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_security_headers(app)
     # Just inside the request middleware, both: a replay is sent as kept, security
     # headers and all, and still gets its own request id, access line and metrics.
-    # Polls with nothing new, on SQLite, until the database changes:
-    app.add_middleware(ReplayKeptPolls, route=sync_routes[PULL_PATH])
     # Answers that cannot change while the process runs:
     app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
                        routes=UNCHANGING_ROUTES)
+    # Polls with nothing new, until the database changes; outside the other, since every
+    # device polls every few seconds, and asks for routines only as the app starts:
+    app.add_middleware(ReplayKeptPolls, route=sync_routes[PULL_PATH])
     # Outermost: its request id and timing cover every other middleware's answers too.
     app.add_middleware(RequestObservability)
     return app

@@ -18,6 +18,7 @@ from app.observability.logging import (
 from app.observability.metrics import UNMATCHED_ROUTE, observe_request
 
 REQUEST_ID_HEADER = b"x-request-id"
+_ID_LENGTH = len(REQUEST_ID_HEADER)
 # Probes hit these every few seconds; a success there is logged at DEBUG only.
 PROBE_ROUTES = frozenset({"/api/health", "/api/ready", "/metrics"})
 
@@ -64,9 +65,10 @@ class RequestObservability:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                # Ours replaces any other, however its name is spelt.
+                # Ours replaces any other, however its name is spelt (the length first:
+                # it spares most names their lower()).
                 headers = [(k, v) for k, v in message.get("headers", ())
-                           if k.lower() != REQUEST_ID_HEADER]
+                           if len(k) != _ID_LENGTH or k.lower() != REQUEST_ID_HEADER]
                 headers.append(id_header)
                 message = {**message, "headers": headers}
             await send(message)
