@@ -18,8 +18,18 @@ devices send it, is kept (app/sync/kept_polls.py) until anything at all is writt
 database, or the session is due for renewal. `PRAGMA data_version` tells of a write: it
 changes whenever another connection (this process's writer and pool, or another process
 on the same file) commits, and costs a fraction of the query.
+
+It is asked once per turn of the event loop, not once per poll: at fifty devices polling
+at once, a turn answers dozens. Every poll answered with it arrived before it was asked,
+so none misses a commit made before the poll arrived. A request runs in a task, whose
+steps the loop runs in the order they were scheduled (first in, first out); when the
+counter is asked, the end of the turn is scheduled at once, so a poll whose request
+arrives later has its task, and every step of it, scheduled after that end, and asks
+anew. (An eager task factory would run a task's first step as the task is made, out of
+that order: with one set, every poll asks.)
 """
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +59,7 @@ class SqlitePolls:
         # counts on its own: a new one starts with none kept).
         self._kept = KeptPolls()
         self._kept_as_of: int | None = None
+        self._asked_this_turn = False  # data_version, in this turn of the event loop
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
                              client_id: str | None, since: int, limit: int,
@@ -83,13 +94,28 @@ class SqlitePolls:
 
     def _kept_still_stand(self, connection: sqlite3.Connection) -> bool:
         """Whether nothing was committed since the kept answers were read; if something
-        was, they are let go."""
+        was, they are let go. Asked once per turn of the event loop (see the module)."""
+        if self._asked_this_turn:
+            return True  # as of this turn's answer: anything kept since is newer still
         (version,) = connection.execute("PRAGMA data_version").fetchone()
+        self._hold_answer_for_this_turn()
         if version == self._kept_as_of:
             return True
         self._kept.clear()
         self._kept_as_of = version
         return False
+
+    def _hold_answer_for_this_turn(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # called outside the loop: every call asks
+        if loop.get_task_factory() is None:
+            self._asked_this_turn = True
+            loop.call_soon(self._end_turn)
+
+    def _end_turn(self) -> None:
+        self._asked_this_turn = False
 
     def pull(self, session_hash: str, client_id: str | None, since: int,
              limit: int) -> service.Pulled | None:
@@ -145,6 +171,7 @@ class SqlitePolls:
         connection, self._connection = self._connection, None
         self._kept.clear()
         self._kept_as_of = None
+        self._asked_this_turn = False
         if connection is not None:
             connection.close()
 

@@ -2,6 +2,7 @@
 (app/sync/kept_polls.py, app/sync/sqlite_polls.py, ReplayKeptPolls in
 app/sync/direct_pull.py). PostgreSQL's: test_pg_kept_polls.py."""
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from app.auth import sessions
+from app.auth.sessions import cookie_hash
 from app.sync import kept_polls, service
 from tests.auth.helpers import COOKIE, Account, sign_up
 from tests.sql import statements_sent
@@ -114,6 +116,45 @@ def test_a_commit_while_a_poll_is_read_is_never_hidden(sync_client: TestClient) 
     assert signed_out
     refused = _poll(account, phone, cookie)
     assert refused.status_code == 401, refused.text
+
+
+def test_the_change_counter_is_read_once_per_turn_of_the_event_loop(
+    sync_client: TestClient,
+) -> None:
+    # Polls answered in one turn of the loop (all of which arrived before it began) share
+    # one reading of data_version; a commit made after it is seen from the next turn on.
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).json()["changes"] == []  # now kept
+    polls = sync_client.app.state.polls  # type: ignore[attr-defined]
+    database = sync_client.app.state.engine.url.database  # type: ignore[attr-defined]
+    hashed, question = cookie_hash(account.token), f"since={cookie}&client_id={phone}".encode()
+    asked: list[str] = []
+
+    def sign_out_elsewhere() -> None:
+        elsewhere = sqlite3.connect(database)
+        with elsewhere:
+            elsewhere.execute("DELETE FROM auth_session")
+        elsewhere.close()
+
+    async def polls_over_two_turns() -> tuple[list[bytes | None], int, bytes | None]:
+        connection = polls.connection()
+        connection.set_trace_callback(asked.append)
+        try:
+            first_turn = [polls.kept_answer(hashed, question) for _ in range(3)]
+            sign_out_elsewhere()
+            first_turn.append(polls.kept_answer(hashed, question))
+            read_in_first_turn = len(asked)
+            await asyncio.sleep(0)  # the loop turns
+            return first_turn, read_in_first_turn, polls.kept_answer(hashed, question)
+        finally:
+            connection.set_trace_callback(None)
+
+    assert sync_client.portal is not None
+    first_turn, read_in_first_turn, next_turn = sync_client.portal.call(polls_over_two_turns)
+    assert read_in_first_turn == 1
+    assert all(body is not None for body in first_turn)
+    assert next_turn is None and len(asked) == 2
+    assert _poll(account, phone, cookie).status_code == 401
 
 
 def test_an_answer_is_kept_for_its_own_session_only(sync_client: TestClient) -> None:
