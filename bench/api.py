@@ -16,8 +16,12 @@ database, pinned to core 0; wrk (one thread) pinned to core 1. Endpoints:
   ids (seq 1..5), so every push is applied, not skipped as a duplicate. The pushes take
   turns over as many accounts as the most connections measured: 50 connections are 50
   phones, not one account's 50 devices (whose pushes a per-user lock puts in a queue).
-Every account starts with a history of SEEDED_RESTS rests, and PostgreSQL's statistics are
-gathered before measuring, as autovacuum keeps them on a live database.
+Every account starts with a history of SEEDED_RESTS rests. Before measuring, each endpoint
+is run for WARM_UP_S at the highest concurrency measured, unrecorded, as a live server has
+long been: the process opens its pushes' PostgreSQL connections as pushes need them, and
+a new connection's first statements are slow (its backend's caches and its prepared
+statements are cold). Then PostgreSQL's statistics are gathered, as autovacuum keeps them
+on a live database.
 Each endpoint runs at 1 and 50 connections, interleaved with the ceiling `repeats` times;
 medians are reported. Goals: reads >= 0.5x the ceiling; p99 < 50 ms at 50 connections.
 """
@@ -54,6 +58,7 @@ from bench.common import (  # noqa: E402
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "bench.lua"
 PUSH_BATCH = 5
+WARM_UP_S = 2.0
 SEEDED_RESTS = 20
 READS = ("routines", "session", "pull")
 ENDPOINTS = ("ceiling", "routines", "session", "pull", "push")
@@ -127,16 +132,25 @@ def measure_database(kind: str, connections: list[int], duration_s: float, repea
                                                for ep in ENDPOINTS}
     with fresh_database(kind) as url, running_server(url, voice=voice) as server:
         settings = _prepare(server.url, max(connections))
+        for endpoint in ENDPOINTS:  # warm, unrecorded (see the module's doc)
+            run_wrk(server.url + settings[endpoint]["path"], max(connections),
+                    min(WARM_UP_S, duration_s), _wrk_env(settings[endpoint]))
         analyze(url)  # as on a live database (see analyze)
         for conns in connections:
             for _ in range(repeats):
                 for endpoint in ENDPOINTS:  # interleaved, so drift hits all alike
-                    env = {k: v for k, v in settings[endpoint].items() if k != "path"}
-                    env["WRK_NONCE"] = uuid.uuid4().hex[:8]
                     runs[endpoint][conns].append(
-                        run_wrk(server.url + settings[endpoint]["path"], conns, duration_s, env))
+                        run_wrk(server.url + settings[endpoint]["path"], conns, duration_s,
+                                _wrk_env(settings[endpoint])))
         server_errors = server.server_errors()
     return runs, server_errors
+
+
+def _wrk_env(settings: dict[str, str]) -> dict[str, str]:
+    """wrk's settings of an endpoint, with a nonce of its own: every push run makes new
+    devices and rests."""
+    return {**{k: v for k, v in settings.items() if k != "path"},
+            "WRK_NONCE": uuid.uuid4().hex[:8]}
 
 
 def _summary(samples: list[dict]) -> dict[str, float]:
