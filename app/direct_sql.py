@@ -28,12 +28,16 @@ Convert = Callable[[Any], Any]
 MAX_STATEMENTS = 256
 
 
-class _Marker(NamedTuple):
+class _Marker:
     """Stands for a value while an expanding statement is rendered: the parameter's name,
-    and the position of the value in its list (None for a single value)."""
+    and the position of the value in its list (None for a single value). Not a tuple, nor
+    any sequence, so that SQLAlchemy never takes one for a row of values."""
 
-    name: str
-    position: int | None
+    __slots__ = ("name", "position")
+
+    def __init__(self, name: str, position: int | None) -> None:
+        self.name = name
+        self.position = position
 
 
 class _ExpandedForm(NamedTuple):
@@ -74,11 +78,15 @@ class DirectStatement:
         self.sql = compiled.string
         self.positional = compiled.positional
         self.expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
-        # Lists' lengths alone shape the SQL, unless a value is rendered into it as a literal.
-        self._lists = tuple(sorted(bind.key for bind in compiled.post_compile_params
-                                   if bind.expanding and not bind.literal_execute))
-        self._by_lengths = (not compiled.literal_execute_params
-                            and len(self._lists) == len(compiled.post_compile_params))
+        # The lengths of the lists alone shape the SQL where every list is a named, typed
+        # parameter of plain values. Not where a value is rendered into the SQL as a
+        # literal, where the list is fixed in the statement, where its items are tuples,
+        # or where it has no type (SQLAlchemy then looks at the values to render it).
+        self._lists = tuple(sorted(bind.key for bind in compiled.post_compile_params))
+        self._by_lengths = not compiled.literal_execute_params and all(
+            bind.expanding and bind.required and not bind.unique and not bind.literal_execute
+            and not bind.type._isnull and not bind.type._is_tuple_type
+            for bind in compiled.post_compile_params)
         self._forms: dict[tuple[int, ...], _ExpandedForm] = {}
         bind_processors: Mapping[str, Any] = compiled._bind_processors
         self._bind_processors = bind_processors
@@ -99,8 +107,11 @@ class DirectStatement:
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL and the driver's parameters for one set of values."""
-        if self.expanding and self._by_lengths:
-            return self._expanded_form(values).parameters(values)
+        if self.expanding and self._by_lengths and all(
+                type(values.get(name)) in (list, tuple) for name in self._lists):
+            form = self._expanded_form(values)
+            if form is not None:
+                return form.parameters(values)
         if self.expanding:
             expanded = self.compiled.construct_expanded_state(dict(values))
             # The expanded list's own conversions, over those of the other parameters.
@@ -117,12 +128,12 @@ class DirectStatement:
         return self.sql, {name: values[name] if convert is None else convert(values[name])
                           for name, convert in self._params}
 
-    def _expanded_form(self, values: Mapping[str, Any]) -> _ExpandedForm:
+    def _expanded_form(self, values: Mapping[str, Any]) -> _ExpandedForm | None:
+        """The statement rendered for the lengths of `values`' lists; None where the
+        rendering does not place each value as one parameter (then every call renders)."""
         lengths = tuple(len(values[name]) for name in self._lists)
         form = self._forms.get(lengths)
         if form is None:
-            if len(self._forms) >= MAX_STATEMENTS:
-                self._forms.clear()
             # Rendered with markers in place of the values, to learn where each goes.
             markers = {name: [_Marker(name, position) for position in range(len(values[name]))]
                        if name in self._lists else _Marker(name, None) for name in values}
@@ -134,8 +145,13 @@ class DirectStatement:
                 value, convert = expanded.parameters[name], processors.get(name)
                 if isinstance(value, _Marker):
                     sources.append((value, None, convert))
-                else:  # the statement's own literal
+                elif name in self._literals:  # the statement's own literal
                     sources.append((None, value if convert is None else convert(value), None))
+                else:
+                    self._by_lengths = False
+                    return None
+            if len(self._forms) >= MAX_STATEMENTS:
+                self._forms.clear()
             form = self._forms[lengths] = _ExpandedForm(
                 expanded.statement, expanded.positiontup is not None, names, tuple(sources))
         return form

@@ -4,7 +4,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, bindparam, insert, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.direct_sql import DirectStatement
@@ -33,26 +43,57 @@ def test_a_column_default_computed_at_execution_is_refused() -> None:
         DirectStatement(insert(table), DIALECT, ["id"])
 
 
-@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.psycopg.dialect()],
-                         ids=["sqlite", "postgresql"])
+def _as_sqlalchemy_renders(direct: DirectStatement, values: dict[str, Any]) -> tuple[str, Any]:
+    """The SQL and driver parameters that SQLAlchemy itself renders for `values`."""
+    expanded = direct.compiled.construct_expanded_state(dict(values))
+    processors: dict[str, Any] = {**direct.compiled._bind_processors, **expanded.processors}
+    converted = {name: value if (convert := processors.get(name)) is None
+                 else convert(value) for name, value in expanded.parameters.items()}
+    if expanded.positiontup is None:
+        return expanded.statement, converted
+    return expanded.statement, [converted[name] for name in expanded.positiontup]
+
+
+DIALECTS = pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.psycopg.dialect()],
+                                   ids=["sqlite", "postgresql"])
+
+
+@DIALECTS
 def test_an_in_list_kept_rendered_by_length_gives_what_sqlalchemy_renders(
         dialect: Any) -> None:
     # Rendered once per length of the list, then reused: each call's values go where
-    # SQLAlchemy itself would put them, converted as it converts them.
+    # SQLAlchemy itself would put them, converted as it converts them, the statement's
+    # own literals (`!= 'z'`) included.
     statement = select(REST.c.id).where(REST.c.id.in_(bindparam("ids", expanding=True)),
+                                        REST.c.id != "z",
                                         REST.c.deleted.is_(True),
                                         REST.c.deleted_at < bindparam("before"))
     direct = DirectStatement(statement, dialect)
-    for ids in (["a", "b"], ["c"], [], ["d", "e"], ["f", "g", "h"], ["i"]):
+    for ids in (["a", "b"], ["c"], [], ("d", "e"), ["f", "g", "h"], ["i"], {"j", "k"}):
         values = {"ids": ids, "before": datetime(2026, 1, 2, 3, 4, len(ids), tzinfo=UTC)}
-        expanded = direct.compiled.construct_expanded_state(dict(values))
-        processors: dict[str, Any] = {**direct.compiled._bind_processors,
-                                      **expanded.processors}
-        expected = {name: value if (convert := processors.get(name)) is None
-                    else convert(value) for name, value in expanded.parameters.items()}
-        sql, params = direct.parameters(values)
-        assert sql == expanded.statement
-        if expanded.positiontup is None:
-            assert params == expected
-        else:
-            assert params == [expected[name] for name in expanded.positiontup]
+        assert direct.parameters(values) == _as_sqlalchemy_renders(direct, values)
+
+
+@DIALECTS
+@pytest.mark.parametrize(("statement", "lists"), [
+    # Rows of values: tuple IN, of two and of three columns.
+    (select(REST.c.id).where(tuple_(REST.c.id, REST.c.user_id).in_(
+        bindparam("pairs", expanding=True))), {"pairs": [("a", 1), ("b", 2)]}),
+    (select(REST.c.id).where(tuple_(REST.c.id, REST.c.user_id, REST.c.note).in_(
+        bindparam("triples", expanding=True))), {"triples": [("a", 1, "x")]}),
+    # A list without a type: SQLAlchemy looks at the values to render it.
+    (select(REST.c.id).where(literal_column("rest.id").in_(
+        bindparam("ids", expanding=True))), {"ids": ["a", "b"]}),
+    # A list fixed in the statement, and one whose name is made unique.
+    (select(REST.c.id).where(REST.c.id.in_(["a", "b"])), {}),
+    (select(REST.c.id).where(REST.c.id.in_(bindparam("ids", expanding=True, unique=True))),
+     None),
+], ids=["pairs", "triples", "untyped", "fixed", "unique"])
+def test_in_lists_that_the_lengths_do_not_shape_are_rendered_as_sqlalchemy_renders(
+        dialect: Any, statement: Any, lists: dict[str, Any] | None) -> None:
+    direct = DirectStatement(statement, dialect)
+    if lists is None:  # a unique name: the caller names it as the statement does
+        (name,) = set(direct.compiled.bind_names.values())
+        lists = {name: ["a", "b"]}
+    for _ in range(2):  # a second call is not answered from anything kept by the first
+        assert direct.parameters(lists) == _as_sqlalchemy_renders(direct, lists)
