@@ -26,7 +26,7 @@ steps the loop runs in the order they were scheduled (first in, first out); when
 counter is asked, the end of the turn is scheduled at once, so a poll whose request
 arrives later has its task, and every step of it, scheduled after that end, and asks
 anew. (An eager task factory would run a task's first step as the task is made, out of
-that order: with one set, every poll asks.)
+that order: with one set, every poll asks; so does a call from another thread.)
 """
 
 import asyncio
@@ -59,7 +59,8 @@ class SqlitePolls:
         # counts on its own: a new one starts with none kept).
         self._kept = KeptPolls()
         self._kept_as_of: int | None = None
-        self._asked_this_turn = False  # data_version, in this turn of the event loop
+        # The loop in whose current turn data_version was read, if any.
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
 
     async def signed_in_pull(self, token: str | None, settings: Settings,
                              client_id: str | None, since: int, limit: int,
@@ -95,7 +96,7 @@ class SqlitePolls:
     def _kept_still_stand(self, connection: sqlite3.Connection) -> bool:
         """Whether nothing was committed since the kept answers were read; if something
         was, they are let go. Asked once per turn of the event loop (see the module)."""
-        if self._asked_this_turn:
+        if self._turn_loop is not None and _running_loop() is self._turn_loop:
             return True  # as of this turn's answer: anything kept since is newer still
         (version,) = connection.execute("PRAGMA data_version").fetchone()
         self._hold_answer_for_this_turn()
@@ -106,16 +107,14 @@ class SqlitePolls:
         return False
 
     def _hold_answer_for_this_turn(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # called outside the loop: every call asks
-        if loop.get_task_factory() is None:
-            self._asked_this_turn = True
+        loop = _running_loop()
+        if loop is not None and loop.get_task_factory() is None:
+            self._turn_loop = loop
             loop.call_soon(self._end_turn)
+        # Outside a running loop (or with an eager task factory), every call asks.
 
     def _end_turn(self) -> None:
-        self._asked_this_turn = False
+        self._turn_loop = None
 
     def pull(self, session_hash: str, client_id: str | None, since: int,
              limit: int) -> service.Pulled | None:
@@ -171,9 +170,16 @@ class SqlitePolls:
         connection, self._connection = self._connection, None
         self._kept.clear()
         self._kept_as_of = None
-        self._asked_this_turn = False
+        self._turn_loop = None
         if connection is not None:
             connection.close()
 
     async def close(self) -> None:
         self._drop()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread with no running loop
+        return None

@@ -4,6 +4,7 @@ app/sync/direct_pull.py). PostgreSQL's: test_pg_kept_polls.py."""
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, tzinfo
@@ -155,6 +156,47 @@ def test_the_change_counter_is_read_once_per_turn_of_the_event_loop(
     assert all(body is not None for body in first_turn)
     assert next_turn is None and len(asked) == 2
     assert _poll(account, phone, cookie).status_code == 401
+
+
+def test_off_the_loop_or_with_a_task_factory_every_poll_reads_the_counter(
+    sync_client: TestClient,
+) -> None:
+    # A thread with no running loop cannot rely on the loop's turn; nor can a loop whose
+    # task factory may run a task's first step out of turn (an eager one).
+    account, phone, cookie = device_with_history(sync_client)
+    assert _poll(account, phone, cookie).json()["changes"] == []  # now kept
+    polls = sync_client.app.state.polls  # type: ignore[attr-defined]
+    hashed, question = cookie_hash(account.token), f"since={cookie}&client_id={phone}".encode()
+    asked: list[str] = []
+
+    async def read_in_a_turn_then_from_a_thread() -> list[bytes | None]:
+        answers = [polls.kept_answer(hashed, question)]
+        # The loop waits for the thread: its turn is still the one that read.
+        thread = threading.Thread(
+            target=lambda: answers.append(polls.kept_answer(hashed, question)))
+        thread.start()
+        thread.join()
+        return answers
+
+    async def read_with_a_task_factory() -> list[bytes | None]:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(lambda loop, coro, **kwargs: asyncio.Task(coro, loop=loop,
+                                                                        **kwargs))
+        try:
+            return [polls.kept_answer(hashed, question) for _ in range(2)]
+        finally:
+            loop.set_task_factory(None)
+
+    connection = polls.connection()
+    connection.set_trace_callback(asked.append)
+    try:
+        assert sync_client.portal is not None
+        answers = sync_client.portal.call(read_in_a_turn_then_from_a_thread)
+        answers += sync_client.portal.call(read_with_a_task_factory)
+    finally:
+        connection.set_trace_callback(None)
+    assert all(body is not None for body in answers)
+    assert len(asked) == 4 and all("data_version" in sql.lower() for sql in asked)
 
 
 def test_an_answer_is_kept_for_its_own_session_only(sync_client: TestClient) -> None:
