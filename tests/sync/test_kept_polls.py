@@ -5,7 +5,7 @@ app/sync/direct_pull.py). PostgreSQL's: test_pg_kept_polls.py."""
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, tzinfo
 
@@ -16,6 +16,7 @@ from httpx2 import Response
 from app.auth import sessions
 from app.auth.sessions import cookie_hash
 from app.sync import kept_polls, service
+from app.sync.sqlite_polls import SqlitePolls
 from tests.auth.helpers import COOKIE, Account, sign_up
 from tests.sql import statements_sent
 from tests.sync.factories import device_with_history, make_rest, new_client_id, put
@@ -119,16 +120,26 @@ def test_a_commit_while_a_poll_is_read_is_never_hidden(sync_client: TestClient) 
     assert refused.status_code == 401, refused.text
 
 
+def _kept_poll(client: TestClient, account: Account, phone: str,
+               cookie: int) -> tuple[SqlitePolls, Callable[[], bytes | None]]:
+    """The app's polls, once the device's poll with nothing new is kept, and a look for
+    its kept answer, as ReplayKeptPolls looks."""
+    assert _poll(account, phone, cookie).json()["changes"] == []
+    polls = client.app.state.polls  # type: ignore[attr-defined]
+    hashed = cookie_hash(account.token)
+    assert hashed is not None
+    question = f"since={cookie}&client_id={phone}".encode()  # as devices send it
+    return polls, lambda: polls.kept_answer(hashed, question)
+
+
 def test_the_change_counter_is_read_once_per_turn_of_the_event_loop(
     sync_client: TestClient,
 ) -> None:
     # Polls answered in one turn of the loop (all of which arrived before it began) share
     # one reading of data_version; a commit made after it is seen from the next turn on.
     account, phone, cookie = device_with_history(sync_client)
-    assert _poll(account, phone, cookie).json()["changes"] == []  # now kept
-    polls = sync_client.app.state.polls  # type: ignore[attr-defined]
+    polls, kept_answer = _kept_poll(sync_client, account, phone, cookie)
     database = sync_client.app.state.engine.url.database  # type: ignore[attr-defined]
-    hashed, question = cookie_hash(account.token), f"since={cookie}&client_id={phone}".encode()
     asked: list[str] = []
 
     def sign_out_elsewhere() -> None:
@@ -141,12 +152,12 @@ def test_the_change_counter_is_read_once_per_turn_of_the_event_loop(
         connection = polls.connection()
         connection.set_trace_callback(asked.append)
         try:
-            first_turn = [polls.kept_answer(hashed, question) for _ in range(3)]
+            first_turn = [kept_answer() for _ in range(3)]
             sign_out_elsewhere()
-            first_turn.append(polls.kept_answer(hashed, question))
+            first_turn.append(kept_answer())
             read_in_first_turn = len(asked)
             await asyncio.sleep(0)  # the loop turns
-            return first_turn, read_in_first_turn, polls.kept_answer(hashed, question)
+            return first_turn, read_in_first_turn, kept_answer()
         finally:
             connection.set_trace_callback(None)
 
@@ -163,17 +174,14 @@ def test_off_the_loop_or_with_a_task_factory_every_poll_reads_the_counter(
 ) -> None:
     # A thread with no running loop cannot rely on the loop's turn; nor can a loop whose
     # task factory may run a task's first step out of turn (an eager one).
-    account, phone, cookie = device_with_history(sync_client)
-    assert _poll(account, phone, cookie).json()["changes"] == []  # now kept
-    polls = sync_client.app.state.polls  # type: ignore[attr-defined]
-    hashed, question = cookie_hash(account.token), f"since={cookie}&client_id={phone}".encode()
+    polls, kept_answer = _kept_poll(sync_client, *device_with_history(sync_client))
     asked: list[str] = []
 
     async def read_in_a_turn_then_from_a_thread() -> list[bytes | None]:
-        answers = [polls.kept_answer(hashed, question)]
+        answers = [kept_answer()]
         # The loop waits for the thread: its turn is still the one that read.
         thread = threading.Thread(
-            target=lambda: answers.append(polls.kept_answer(hashed, question)))
+            target=lambda: answers.append(kept_answer()))
         thread.start()
         thread.join()
         return answers
@@ -183,7 +191,7 @@ def test_off_the_loop_or_with_a_task_factory_every_poll_reads_the_counter(
         loop.set_task_factory(lambda loop, coro, **kwargs: asyncio.Task(coro, loop=loop,
                                                                         **kwargs))
         try:
-            return [polls.kept_answer(hashed, question) for _ in range(2)]
+            return [kept_answer() for _ in range(2)]
         finally:
             loop.set_task_factory(None)
 
