@@ -74,6 +74,10 @@ class DirectStatement:
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("A statement whose column defaults are computed at execution "
                              "time cannot run directly: pass every column's value.")
+        if any(bind.callable is not None for bind in compiled.binds.values()):
+            # Its value would be taken once, as the statement's own literal.
+            raise ValueError("A statement with a parameter whose value is computed at "
+                             "execution time cannot run directly: pass the value.")
         self.compiled = compiled
         self.sql = compiled.string
         self.positional = compiled.positional

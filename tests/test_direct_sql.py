@@ -35,6 +35,13 @@ def test_values_beside_an_in_list_are_converted_too() -> None:
     assert params == ["a", "b", "2026-01-02 03:04:05.000000", 1]
 
 
+def test_a_parameter_computed_at_execution_is_refused() -> None:
+    # Its value would be taken once and kept, as the statement's own literals are.
+    statement = select(REST.c.id).where(REST.c.note == bindparam("note", callable_=lambda: "x"))
+    with pytest.raises(ValueError, match="parameter whose value is computed"):
+        DirectStatement(statement, DIALECT)
+
+
 def test_a_column_default_computed_at_execution_is_refused() -> None:
     # The driver would get no value for it: refused when compiled, not stored as NULL.
     table = Table("counted", MetaData(), Column("id", Integer, primary_key=True),
