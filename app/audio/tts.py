@@ -15,6 +15,8 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +49,13 @@ PREROLL_S = 0.002
 TAIL_S = 0.030
 # Bump when the processing below changes, so cached clips are made again.
 PROCESSING_VERSION = 1
+# The model runs each clip on one thread, and `prepare` makes clips side by side, one per
+# core. On two cores, the classic routine's 22 lines took 5.1 s this way, against 6.5 s
+# one after another with the model's own threads on both cores (a short line's model run
+# is too small to split well). At most this many at once: each run needs its own memory.
+MAX_SPEECH_THREADS = 4
+# Locks striped by text: the same new text is made once, while others are made meanwhile.
+_TEXT_LOCK_STRIPES = 64
 
 
 class SpeechVoice(Protocol):
@@ -54,6 +63,11 @@ class SpeechVoice(Protocol):
     sample_rate: int
 
     def speak(self, text: str) -> FloatArray: ...
+
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Have the clips of `texts` made, side by side where that is quicker; `speak`
+        then finds them."""
+        ...
 
 
 def voice_available() -> bool:
@@ -102,7 +116,9 @@ class PiperSpeech:
         self.synthesis_count = 0  # how often the model actually ran; tests read it
         self._memory_items = memory_items
         self._memory: OrderedDict[str, FloatArray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memory_lock = threading.Lock()
+        self._text_locks = [threading.Lock() for _ in range(_TEXT_LOCK_STRIPES)]
+        self._load_lock = threading.Lock()
         self._piper: Any = None
 
     @property
@@ -120,27 +136,51 @@ class PiperSpeech:
         The array is shared with the cache and read-only; copy it to change it.
         """
         path = self.cache_path(text)
-        # One lock for lookup and synthesis, so two threads asking for the same new
-        # text synthesise it once; cache hits are quick enough not to mind.
-        with self._lock:
-            clip = self._memory.get(path.name)
+        # Lookup and synthesis under the text's lock, so that two threads asking for the
+        # same new text synthesise it once; cache hits are quick enough not to mind.
+        with self._text_locks[hash(path.name) % _TEXT_LOCK_STRIPES]:
+            clip = self._remembered(path.name)
             if clip is None:
                 clip = _read_clip(path)
                 if clip is None:
                     clip = self._synthesise(text)
                     _write_clip(path, clip)
                 clip.setflags(write=False)  # shared between callers
-            self._memory[path.name] = clip
-            self._memory.move_to_end(path.name)
-            while len(self._memory) > self._memory_items:
-                self._memory.popitem(last=False)
+            self._remember(path.name, clip)
             return clip
 
-    def _synthesise(self, text: str) -> FloatArray:
-        if self._piper is None:
-            from piper import PiperVoice
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Make the clips of `texts` that are neither in memory nor on disk, side by side
+        (one per core, at most MAX_SPEECH_THREADS)."""
+        missing = [text for text in dict.fromkeys(texts) if not self._has(text)]
+        workers = min(len(missing), _usable_cores(), MAX_SPEECH_THREADS)
+        if workers <= 1:
+            for text in missing:
+                self.speak(text)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="speech") as pool:
+            for _ in pool.map(self.speak, missing):
+                pass  # each clip is kept by speak; an error goes up from here
 
-            self._piper = PiperVoice.load(self.model_path, config_path=self.config_path)
+    def _has(self, text: str) -> bool:
+        path = self.cache_path(text)
+        with self._memory_lock:
+            if path.name in self._memory:
+                return True
+        return path.is_file()
+
+    def _remembered(self, name: str) -> FloatArray | None:
+        with self._memory_lock:
+            return self._memory.get(name)
+
+    def _remember(self, name: str, clip: FloatArray) -> None:
+        with self._memory_lock:
+            self._memory[name] = clip
+            self._memory.move_to_end(name)
+            while len(self._memory) > self._memory_items:
+                self._memory.popitem(last=False)
+
+    def _synthesise(self, text: str) -> FloatArray:
         from piper import SynthesisConfig
 
         config = SynthesisConfig(
@@ -149,10 +189,38 @@ class PiperSpeech:
             noise_w_scale=NOISE_W_SCALE,
             normalize_audio=False,  # we normalise loudness, not peaks
         )
-        chunks = [c.audio_float_array for c in self._piper.synthesize(text, syn_config=config)]
-        self.synthesis_count += 1
+        chunks = [c.audio_float_array for c in self._model().synthesize(text, syn_config=config)]
+        with self._memory_lock:
+            self.synthesis_count += 1
         raw = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         return finish_clip(raw.astype(np.float32), self.sample_rate)
+
+    def _model(self) -> Any:
+        with self._load_lock:
+            if self._piper is None:
+                self._piper = _load_piper(self.model_path, self.config_path)
+            return self._piper
+
+
+def _load_piper(model_path: Path, config_path: Path) -> Any:
+    """The Piper voice, its model run on one thread per clip (see MAX_SPEECH_THREADS)."""
+    import onnxruntime
+    from piper import PiperConfig, PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    return PiperVoice(session=session, config=config)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def finish_clip(raw: FloatArray, sample_rate: int) -> FloatArray:

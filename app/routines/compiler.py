@@ -4,6 +4,7 @@ Offsets are computed from the routine's phases and the spoken length of each lin
 hand-timed per length, so every length from the routine's minimum to its maximum works.
 """
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,6 +62,22 @@ class CompiledSession:
 def estimated_speech_seconds(text: str) -> float:
     """A calm speaking pace; used when no voice is installed (captions still need an end)."""
     return round(0.4 + len(text.split()) / 2.4, 3)
+
+
+def lines_asked_for(routine: Routine, minutes: int, cues: CueDensity, prep_s: int) -> list[str]:
+    """The lines compile_session asks the length of, laid out at the estimated pace. The
+    voice's own lengths can shift a reminder in or out; that one is asked for later."""
+    asked: dict[str, None] = {}
+
+    def estimate(text: str) -> float:
+        asked[text] = None
+        return estimated_speech_seconds(text)
+
+    # A layout that does not fit at this pace still names the lines it asked for so far;
+    # the real one decides whether the session fits.
+    with contextlib.suppress(CompileError):
+        compile_session(routine, minutes, cues, prep_s, estimate)
+    return list(asked)
 
 
 def bell_seconds(strikes: int) -> float:

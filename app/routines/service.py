@@ -21,7 +21,11 @@ from app.errors import AppError, InvalidOptions, NotFound
 from app.models import RenderedSession
 from app.observability.metrics import observe_render
 from app.routines.catalog import builtin_routines
-from app.routines.compiler import compile_session, estimated_speech_seconds
+from app.routines.compiler import (
+    compile_session,
+    estimated_speech_seconds,
+    lines_asked_for,
+)
 from app.routines.definition import CUE_DENSITIES, Routine
 from app.routines.schemas import (
     AudioOut,
@@ -185,6 +189,9 @@ class SessionScripts:
         self, db: Session, routine: Routine, options: SessionOptions, version: str
     ) -> bytes:
         voice = self.voice if options.cues != "bells" else None
+        if voice is not None:
+            # The layout asks for its lines one by one: have them made side by side first.
+            voice.prepare(lines_asked_for(routine, options.minutes, options.cues, options.prep_s))
         speech_s = _spoken_seconds(voice) if voice else estimated_speech_seconds
         compiled = compile_session(routine, options.minutes, options.cues, options.prep_s, speech_s)
         audio, captions = render_media(compiled, voice)

@@ -1,9 +1,11 @@
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from app.audio import tts
 from app.audio.levels import amplitude_to_dbfs, dbfs_to_amplitude
 from app.audio.onsets import detect_onsets, window_rms
 from app.audio.tts import PiperSpeech, finish_clip, load_voice, voice_available
@@ -118,6 +120,21 @@ class TestCache:
         assert voice.synthesis_count == 1
         assert all(np.array_equal(r, results[0]) for r in results)
 
+    def test_prepared_clips_are_those_speak_makes_and_are_not_made_again(
+        self, voice: PiperSpeech, tmp_path: Path
+    ) -> None:
+        fresh = PiperSpeech(tmp_path)
+        weight = "Let the floor take your weight."
+        texts = [weight, "Knees easy.", weight]
+        fresh.prepare(texts)
+        assert fresh.synthesis_count == 2
+        for text in texts:
+            assert np.array_equal(fresh.speak(text), voice.speak(text))
+        assert fresh.synthesis_count == 2
+        reopened = PiperSpeech(tmp_path)
+        reopened.prepare(texts)  # all on disk already
+        assert reopened.synthesis_count == 0 and not reopened.is_loaded
+
     def test_voice_id_names_the_model_and_synthesis_settings(self, voice: PiperSpeech) -> None:
         assert "en_US-joe-medium" in voice.id
         assert "ls1.15" in voice.id and "ns0.0" in voice.id
@@ -132,6 +149,60 @@ class TestLoadVoice:
         assert not voice.is_loaded and not any(tmp_path.iterdir())
         voice.speak("Rest.")
         assert voice.is_loaded
+
+
+class TestPrepare:
+    """How prepare shares out the work, with the model's run stood in for (no Piper)."""
+
+    def _timed_voice(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     cores: int) -> tuple[PiperSpeech, list[tuple[str, float, float]]]:
+        monkeypatch.setattr(tts, "_usable_cores", lambda: cores)
+        voice = PiperSpeech(tmp_path / "speech", model_path=tmp_path / "model.onnx",
+                            config_path=tmp_path / "model.json")
+        runs: list[tuple[str, float, float]] = []
+
+        def synthesise(text: str) -> np.ndarray:
+            started = time.monotonic()
+            time.sleep(0.05)
+            runs.append((text, started, time.monotonic()))
+            return tone(0.2)
+
+        monkeypatch.setattr(voice, "_synthesise", synthesise)
+        return voice, runs
+
+    @pytest.fixture(autouse=True)
+    def _config(self, tmp_path: Path) -> None:
+        (tmp_path / "model.json").write_text('{"audio": {"sample_rate": 22050}}')
+
+    def test_new_texts_are_made_side_by_side_one_per_core(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        voice, runs = self._timed_voice(tmp_path, monkeypatch, cores=2)
+        texts = [f"Line {n}." for n in range(6)]
+        voice.prepare([*texts, *texts])
+        assert sorted(text for text, _, _ in runs) == texts  # each once
+        # At every moment, at most two at once, and two at once at some moment.
+        moments = sorted(t for _, start, end in runs for t in (start, end))
+        at_once = [sum(start <= m < end for _, start, end in runs) for m in moments]
+        assert max(at_once) == 2
+        assert all(voice.cache_path(text).is_file() for text in texts)
+
+    def test_one_core_makes_them_one_after_another(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        voice, runs = self._timed_voice(tmp_path, monkeypatch, cores=1)
+        voice.prepare(["One.", "Two.", "Three."])
+        assert [text for text, _, _ in runs] == ["One.", "Two.", "Three."]
+        for (_, _, ended), (_, started, _) in zip(runs, runs[1:], strict=False):
+            assert started >= ended
+
+    def test_texts_already_kept_are_not_made_again(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        voice, runs = self._timed_voice(tmp_path, monkeypatch, cores=2)
+        voice.speak("Kept.")
+        voice.prepare(["Kept.", "New."])
+        assert [text for text, _, _ in runs] == ["Kept.", "New."]
 
 
 class TestFinishClip:

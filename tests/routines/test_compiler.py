@@ -6,6 +6,7 @@ from app.routines.compiler import (
     CompileError,
     compile_session,
     estimated_speech_seconds,
+    lines_asked_for,
     phase_lengths,
 )
 from app.routines.definition import CUE_DENSITIES, Routine
@@ -60,6 +61,22 @@ class TestEveryBuiltinLength:
         for cue in script.cues:
             span = next(p for p in script.phases if p.id == cue.phase)
             assert span.start_s <= cue.at_s < span.end_s
+
+
+    def test_the_lines_asked_for_are_those_the_layout_asks_for(self, routine, minutes, cues):
+        # At the estimated pace exactly; the real voice's lengths differ a little, and
+        # the layout then asks for these same lines (a real voice: tests/audio).
+        asked: list[str] = []
+
+        def spoken(text: str) -> float:
+            asked.append(text)
+            return estimated_speech_seconds(text)
+
+        script = compile_session(routine, minutes, cues, 30, spoken)
+        lines = lines_asked_for(routine, minutes, cues, 30)
+        assert lines == list(dict.fromkeys(asked))
+        assert {c.text for c in script.cues if c.kind == "voice"} <= set(lines)
+        assert (lines == []) == (cues == "bells")
 
 
 class TestDensities:
@@ -138,6 +155,16 @@ class TestDeterminism:
         first = compile_session(routine, 25, "sparse", 45, estimated_speech_seconds)
         second = compile_session(routine, 25, "sparse", 45, estimated_speech_seconds)
         assert first == second
+
+
+class TestLinesAskedFor:
+    def test_a_session_that_does_not_fit_names_the_lines_asked_for_before_it_failed(self):
+        classic = builtin_routines()["classic"]
+        # So much preparation that the intro's lines are asked for (and fit), but the
+        # phases do not fit the minutes left: the layout fails after the intro.
+        with pytest.raises(CompileError):
+            compile_session(classic, 1, "guided", 30, estimated_speech_seconds)
+        assert lines_asked_for(classic, 1, "guided", 30) == [line.text for line in classic.intro]
 
 
 class TestTooShort:

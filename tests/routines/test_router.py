@@ -117,3 +117,30 @@ class TestDeterminism:
                 tracks.append([(a["sha256"], a["bytes"]) for a in body["audio"]])
                 tracks[-1].append(body["captions_url"])
         assert tracks[0] == tracks[1]
+
+
+class TestLinesMadeFirst:
+    def test_a_new_session_has_its_lines_made_before_they_are_laid_out(
+        self, tmp_path, monkeypatch
+    ):
+        from app.main import create_app
+        from tests.conftest import make_settings
+
+        # A speech cache of its own: every line of the session is new to the voice.
+        app = create_app(make_settings(tmp_path / "data", tmp_path / "speech"))
+        with TestClient(app) as client:
+            voice = app.state.voice
+            prepared: list[str] = []
+            prepare = voice.prepare
+
+            def recording_prepare(texts):
+                texts = list(texts)
+                prepared.extend(texts)
+                prepare(texts)
+
+            monkeypatch.setattr(voice, "prepare", recording_prepare)
+            body = session(client, minutes=3, cues="sparse", prep=0)
+        spoken = {cue["text"] for cue in body["cues"] if cue["kind"] == "voice"}
+        assert spoken and spoken <= set(prepared)
+        # Each line was made there, side by side: none was left to be made one by one.
+        assert voice.synthesis_count == len(set(prepared))
