@@ -65,8 +65,9 @@ def estimated_speech_seconds(text: str) -> float:
 
 
 def lines_asked_for(routine: Routine, minutes: int, cues: CueDensity, prep_s: int) -> list[str]:
-    """The lines compile_session asks the length of, laid out at the estimated pace. The
-    voice's own lengths can shift a reminder in or out; that one is asked for later."""
+    """The lines compile_session asks the length of, laid out at the estimated pace. With
+    the voice's own lengths a phase may have room for another reminder: the layout asks
+    for that one itself."""
     asked: dict[str, None] = {}
 
     def estimate(text: str) -> float:

@@ -160,9 +160,11 @@ class TestPrepare:
         voice = PiperSpeech(tmp_path / "speech", model_path=tmp_path / "model.onnx",
                             config_path=tmp_path / "model.json")
         runs: list[tuple[str, float, float]] = []
+        self.threads: dict[str, str] = {}
 
         def synthesise(text: str) -> np.ndarray:
             started = time.monotonic()
+            self.threads[text] = threading.current_thread().name
             time.sleep(0.05)
             runs.append((text, started, time.monotonic()))
             return tone(0.2)
@@ -200,9 +202,14 @@ class TestPrepare:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         voice, runs = self._timed_voice(tmp_path, monkeypatch, cores=2)
-        voice.speak("Kept.")
-        voice.prepare(["Kept.", "New."])
-        assert [text for text, _, _ in runs] == ["Kept.", "New."]
+        voice.speak("On disk.")
+        voice._memory.clear()  # now only on disk
+        voice.speak("In memory.")
+        voice.cache_path("In memory.").unlink()  # now only in memory
+        voice.prepare(["In memory.", "On disk.", "New."])
+        assert [text for text, _, _ in runs] == ["On disk.", "In memory.", "New."]
+        # One line left to make: made here, not handed to a pool.
+        assert self.threads["New."] == threading.current_thread().name
 
 
 class TestFinishClip:

@@ -62,10 +62,9 @@ class TestEveryBuiltinLength:
             span = next(p for p in script.phases if p.id == cue.phase)
             assert span.start_s <= cue.at_s < span.end_s
 
-
     def test_the_lines_asked_for_are_those_the_layout_asks_for(self, routine, minutes, cues):
-        # At the estimated pace exactly; the real voice's lengths differ a little, and
-        # the layout then asks for these same lines (a real voice: tests/audio).
+        # At the estimated pace; with the real voice's lengths, a new session's lines are
+        # all made before the layout (tests/routines/test_router.py).
         asked: list[str] = []
 
         def spoken(text: str) -> float:

@@ -131,16 +131,20 @@ class TestLinesMadeFirst:
         with TestClient(app) as client:
             voice = app.state.voice
             prepared: list[str] = []
+            made_before: list[int] = []
             prepare = voice.prepare
 
             def recording_prepare(texts):
                 texts = list(texts)
                 prepared.extend(texts)
+                made_before.append(voice.synthesis_count)
                 prepare(texts)
 
             monkeypatch.setattr(voice, "prepare", recording_prepare)
             body = session(client, minutes=3, cues="sparse", prep=0)
         spoken = {cue["text"] for cue in body["cues"] if cue["kind"] == "voice"}
         assert spoken and spoken <= set(prepared)
-        # Each line was made there, side by side: none was left to be made one by one.
+        # Each line was made there, side by side: none before it, none left to be made
+        # one by one after it.
+        assert made_before == [0]
         assert voice.synthesis_count == len(set(prepared))
