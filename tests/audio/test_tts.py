@@ -1,6 +1,7 @@
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -151,22 +152,29 @@ class TestLoadVoice:
         assert voice.is_loaded
 
 
+class Run(NamedTuple):
+    """One stood-in model run: its text, the thread it ran on, and when."""
+
+    text: str
+    thread: str
+    started: float
+    ended: float
+
+
 class TestPrepare:
     """How prepare shares out the work, with the model's run stood in for (no Piper)."""
 
     def _timed_voice(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                     cores: int) -> tuple[PiperSpeech, list[tuple[str, float, float]]]:
+                     cores: int) -> tuple[PiperSpeech, list[Run]]:
         monkeypatch.setattr(tts, "_usable_cores", lambda: cores)
         voice = PiperSpeech(tmp_path / "speech", model_path=tmp_path / "model.onnx",
                             config_path=tmp_path / "model.json")
-        runs: list[tuple[str, float, float]] = []
-        self.threads: dict[str, str] = {}
+        runs: list[Run] = []
 
         def synthesise(text: str) -> np.ndarray:
             started = time.monotonic()
-            self.threads[text] = threading.current_thread().name
             time.sleep(0.05)
-            runs.append((text, started, time.monotonic()))
+            runs.append(Run(text, threading.current_thread().name, started, time.monotonic()))
             return tone(0.2)
 
         monkeypatch.setattr(voice, "_synthesise", synthesise)
@@ -182,10 +190,10 @@ class TestPrepare:
         voice, runs = self._timed_voice(tmp_path, monkeypatch, cores=2)
         texts = [f"Line {n}." for n in range(6)]
         voice.prepare([*texts, *texts])
-        assert sorted(text for text, _, _ in runs) == texts  # each once
+        assert sorted(run.text for run in runs) == texts  # each once
         # At every moment, at most two at once, and two at once at some moment.
-        moments = sorted(t for _, start, end in runs for t in (start, end))
-        at_once = [sum(start <= m < end for _, start, end in runs) for m in moments]
+        moments = sorted(t for run in runs for t in (run.started, run.ended))
+        at_once = [sum(run.started <= m < run.ended for run in runs) for m in moments]
         assert max(at_once) == 2
         assert all(voice.cache_path(text).is_file() for text in texts)
 
@@ -194,9 +202,9 @@ class TestPrepare:
     ) -> None:
         voice, runs = self._timed_voice(tmp_path, monkeypatch, cores=1)
         voice.prepare(["One.", "Two.", "Three."])
-        assert [text for text, _, _ in runs] == ["One.", "Two.", "Three."]
-        for (_, _, ended), (_, started, _) in zip(runs, runs[1:], strict=False):
-            assert started >= ended
+        assert [run.text for run in runs] == ["One.", "Two.", "Three."]
+        for before, after in zip(runs, runs[1:], strict=False):
+            assert after.started >= before.ended
 
     def test_texts_already_kept_are_not_made_again(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -207,9 +215,9 @@ class TestPrepare:
         voice.speak("In memory.")
         voice.cache_path("In memory.").unlink()  # now only in memory
         voice.prepare(["In memory.", "On disk.", "New."])
-        assert [text for text, _, _ in runs] == ["On disk.", "In memory.", "New."]
+        assert [run.text for run in runs] == ["On disk.", "In memory.", "New."]
         # One line left to make: made here, not handed to a pool.
-        assert self.threads["New."] == threading.current_thread().name
+        assert runs[-1].thread == threading.current_thread().name
 
 
 class TestFinishClip:
