@@ -37,7 +37,14 @@ def _to_utc(moment: datetime) -> datetime:
     # (A device's clock is in milliseconds already: no copy then, as a push has thousands.)
     if moment.microsecond % 1000:
         moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-    return moment.astimezone(UTC) if moment.tzinfo else moment
+    if moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Past year 9999 or before year 1 in UTC: kept as sent, for the value checks to
+        # reject (it lies far outside the accepted dates), not a crash of the whole push.
+        return moment
 
 
 def _iso_text(value: object) -> object:

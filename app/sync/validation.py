@@ -12,7 +12,9 @@ FUTURE_SLACK = timedelta(days=1)
 LONGEST_REST = timedelta(hours=6)
 ACTUAL_SLACK_S = 300  # the player may run a little past plan (pauses, the closing bell)
 CUE_DENSITIES = frozenset({"guided", "sparse", "bells"})
-_ROUTINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_ROUTINE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # the whole value (fullmatch)
+# Free text of a record, as stored. PostgreSQL's text cannot hold a NUL character.
+_FREE_TEXT = ("title", "version", "note")
 
 
 @lru_cache(maxsize=1024)  # bounded: names come from clients
@@ -38,8 +40,8 @@ def _in_window(name: str, moment: datetime, now: datetime) -> str | None:
 def rest_problem(rest: RestIn, now: datetime) -> str | None:
     """The first thing wrong with this record, or None."""
     checks: list[tuple[bool, str]] = [
-        (bool(_ROUTINE_ID.match(rest.routine_id)), "routine_id: not a routine id"),
-        (0 < len(rest.title.strip()) <= 120, "title: 1-120 characters"),
+        (bool(_ROUTINE_ID.fullmatch(rest.routine_id)), "routine_id: not a routine id"),
+        (len(rest.title) <= 120 and bool(rest.title.strip()), "title: 1-120 characters"),
         (1 <= rest.minutes <= 120, "minutes: 1-120"),
         (rest.cue_density in CUE_DENSITIES, "cue_density: guided, sparse or bells"),
         (0 <= rest.prep_s <= 600, "prep_s: 0-600"),
@@ -55,6 +57,9 @@ def rest_problem(rest: RestIn, now: datetime) -> str | None:
     for ok, problem in checks:
         if not ok:
             return problem
+    for name in _FREE_TEXT:
+        if "\x00" in getattr(rest, name):
+            return f"{name}: contains a NUL character"
     for name in ("started_at", "ended_at", "updated_at"):
         outside = _in_window(name, getattr(rest, name), now)
         if outside:

@@ -122,6 +122,38 @@ class TestMutationRejected:
         assert stored(account) == []
 
 
+class TestValuesEitherDatabaseMustRefuse:
+    """Values that pass the shape but that a database cannot hold, or that sit just past a
+    limit, are rejected one by one on SQLite and PostgreSQL alike: the good mutations of
+    the same batch are applied, and the device's queue moves on."""
+
+    @pytest.mark.parametrize("overrides, field", [
+        ({"note": "before\u0000after"}, "note"),
+        ({"title": "Classic\u0000rest"}, "title"),
+        ({"version": "a\u0000b"}, "version"),
+        ({"routine_id": "a" * 40 + "\n"}, "routine_id"),
+        ({"routine_id": "classic\n"}, "routine_id"),
+        ({"title": " " * 10 + "t" * 120}, "title"),
+        ({"started_at": "9999-12-31T23:59:59.000-01:00"}, "started_at"),
+        ({"ended_at": "0001-01-01T00:00:00.000+01:00"}, "ended_at"),
+    ], ids=["nul-in-note", "nul-in-title", "nul-in-version", "routine-id-41-with-newline",
+            "routine-id-newline", "title-121-with-spaces", "after-year-9999-in-utc",
+            "before-year-1-in-utc"])
+    def test_rejected_and_the_rest_of_the_batch_applied(
+            self, any_db_client: TestClient, overrides: dict, field: str) -> None:
+        account = sign_up(any_db_client)
+        good_before, bad, good_after = make_rest(), make_rest(**overrides), make_rest()
+        response = account.post("/api/sync/push", json={
+            "client_id": new_client_id(),
+            "mutations": [put(1, good_before), put(2, bad), put(3, good_after)]})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert [r["status"] for r in answer["results"]] == ["applied", "rejected", "applied"]
+        assert answer["results"][1]["detail"].startswith(field)
+        assert answer["last_applied_seq"] == 3
+        assert {rest["id"] for rest in stored(account)} == {good_before["id"], good_after["id"]}
+
+
 class TestPublishedSchema:
     def test_a_put_carries_a_rest_and_a_delete_none(self) -> None:
         schema = TypeAdapter(Mutation).json_schema()
