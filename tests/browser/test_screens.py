@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
+from tests.browser.helpers_history import outbox
 from tests.server_process import LiveServer
 
 RENDER_TIMEOUT_MS = 120_000  # a session's first render synthesises its voice lines
@@ -295,6 +296,76 @@ class TestPlayer:
         assert (rest["before_rating"], rest["after_rating"]) == (7, 3)
         assert rest["note"] == "Shoulders wider on the floor."
         assert rest["updated_at"] >= rest["ended_at"]
+
+
+    def test_a_reload_mid_rest_keeps_what_was_lain_through(
+        self, page: Page, live_server: LiveServer
+    ):
+        choose(page, live_server, QUICK, skip_guide=True)
+        page.get_by_role("button", name="Start rest").click()
+        page.wait_for_function(
+            "() => document.querySelector('audio')?.currentTime > 0", timeout=RENDER_TIMEOUT_MS
+        )
+        page.evaluate(f"document.querySelector('audio').playbackRate = {SPEED}")
+        page.wait_for_function("() => document.querySelector('audio').currentTime > 30")
+        page.reload()  # pull-to-refresh, or the browser reloading the tab
+
+        # The page that went away could not finish its save; the page after it does.
+        page.wait_for_function(
+            """() => import('/js/store.js').then((store) => store.all('rests'))
+                 .then((rests) => rests.some((rest) => rest.actual_s >= 30))"""
+        )
+        [partial] = [rest for rest in saved_rests(page) if rest["actual_s"] >= 30]
+        assert partial["completed"] is False
+        assert partial["id"] in {entry["id"] for entry in outbox(page)}
+        assert page.evaluate("localStorage.getItem('crg-rest-being-saved')") is None
+
+    def test_leaving_while_the_session_is_prepared_plays_nothing(
+        self, browser: Browser, live_server: LiveServer
+    ):
+        # No service worker, so that the page's own request for the session can be held.
+        context = browser.new_context(
+            service_workers="block", viewport={"width": 390, "height": 844}
+        )
+        page = context.new_page()
+        try:
+            held: list[Route] = []
+            choose(page, live_server, QUICK, skip_guide=True)
+            page.route("**/api/routines/quick-reset/session?*", lambda route: held.append(route))
+            page.get_by_role("button", name="Start rest").click()
+            expect(page.get_by_role("heading", name="Getting ready")).to_be_visible()
+            deadline = time.monotonic() + 10
+            while not held and time.monotonic() < deadline:
+                page.wait_for_timeout(50)  # the route's handler runs while the page is waited on
+            assert len(held) == 1
+            page.go_back()
+            expect(page.get_by_role("heading", name="Time for a rest")).to_be_visible()
+            with page.expect_response("**/api/routines/quick-reset/session?*"):
+                held[0].continue_()
+            page.wait_for_timeout(1000)  # time for a late start to begin playing, had it one
+
+            assert page.evaluate(
+                "import('/js/player.js').then((player) => player.activeRest() === null)"
+            )
+            assert page.evaluate(
+                "[...document.querySelectorAll('audio')].every((audio) => audio.paused)"
+            )
+        finally:
+            context.close()
+
+    def test_ending_before_a_second_has_played_leaves_no_rest(
+        self, page: Page, live_server: LiveServer
+    ):
+        choose(page, live_server, QUICK)
+        page.get_by_role("button", name="Start rest").click()
+        start = page.get_by_role("button", name="Start rest")
+        expect(start).to_be_enabled(timeout=RENDER_TIMEOUT_MS)
+        start.click()
+        page.get_by_role("button", name="End rest").click()
+
+        expect(page.get_by_role("heading", name="Time for a rest")).to_be_visible()
+        assert saved_rests(page) == []
+        assert outbox(page) == []
 
 
 class TestKeyboard:

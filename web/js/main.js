@@ -3,6 +3,7 @@ import { getSetting, setSetting } from './store.js';
 import { applyUpdate, registerServiceWorker } from './sw-client.js';
 import { findSaved, getRoutines } from './api.js';
 import { activeRest } from './player.js';
+import { saveLeftOverRest } from './rests.js';
 import { startAutoSync } from './sync.js';
 import { applyStoredTheme } from './ui/theme.js';
 import { defaultChoice } from './ui/choice.js';
@@ -100,6 +101,7 @@ async function saveDefaultOnce() {
 }
 
 show();
+saveLeftOverRest().catch((error) => console.warn('Could not save the last rest', error));
 // History sync: now, when back online, when the app is visible again, after each change
 // to a rest (recordChange schedules it), and every few minutes while open.
 startAutoSync();

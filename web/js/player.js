@@ -2,7 +2,7 @@
 // screen shows (time, phase, caption) from audio.currentTime, so it cannot drift from the cues.
 import { pickAudio } from './offline.js';
 import { setRestPlaying } from './sw-client.js';
-import { finishRest, newRest, saveRest } from './rests.js';
+import { finishRest, newRest, saveEndedRest, worthKeeping } from './rests.js';
 
 const VOICE_LINGER_S = 6; // a spoken cue stays on screen this long after it ends
 const ARTWORK = [
@@ -125,9 +125,7 @@ export class RestSession extends EventTarget {
     if (active === this) active = null;
     this.rest = finishRest(this.rest, { actual_s: played, completed });
     try {
-      // A player opened and left without a second of audio (a reload of /play, say) is not
-      // a rest: nothing goes to history or to the other devices.
-      if (completed || this.rest.actual_s >= 1) await saveRest(this.rest);
+      if (worthKeeping(this.rest)) await saveEndedRest(this.rest);
     } finally {
       this.dispatchEvent(new CustomEvent('end', { detail: this.rest }));
     }

@@ -57,6 +57,38 @@ export function withCheckIn(rest, { before_rating, after_rating, note }) {
 
 const visible = (rest) => rest && !rest.deleted;
 
+// A player opened and left without a second of audio (a reload of /play, say) is not a
+// rest: nothing goes to history or to the other devices.
+export const worthKeeping = (rest) => rest.completed || rest.actual_s >= 1;
+
+// A rest that ends because the page goes away (a reload, say) may be gone before its
+// IndexedDB write is: a copy kept synchronously until then is saved on the next start.
+const LEFT_OVER_KEY = 'crg-rest-being-saved';
+
+function keepLeftOver(rest) {
+  try { localStorage.setItem(LEFT_OVER_KEY, JSON.stringify(rest)); } catch { /* storage full or blocked: IndexedDB alone */ }
+}
+
+function readLeftOver() {
+  try { return JSON.parse(localStorage.getItem(LEFT_OVER_KEY)); } catch { return null; }
+}
+
+// Save the rest a player has just finished, surviving the page going away meanwhile.
+export async function saveEndedRest(rest) {
+  keepLeftOver(rest);
+  await saveRest(rest);
+  if (readLeftOver()?.id === rest.id) localStorage.removeItem(LEFT_OVER_KEY);
+}
+
+// On start: a rest whose save the last page did not live to finish is saved now (unless
+// it reached the store after all).
+export async function saveLeftOverRest() {
+  const rest = readLeftOver();
+  if (typeof rest?.id !== 'string') return;
+  if (!(await get('rests', rest.id))) await saveRest(rest);
+  localStorage.removeItem(LEFT_OVER_KEY);
+}
+
 // Create or replace a rest, with its outbox mutation, in one transaction.
 export async function saveRest(rest) {
   const result = await recordChange('upsert', rest);

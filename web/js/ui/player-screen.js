@@ -1,6 +1,7 @@
 // The player: a dark, quiet screen. Everything shown is read from the audio position.
 import { getRoutines, getSessionScript } from '../api.js';
 import { activeRest, RestSession } from '../player.js';
+import { worthKeeping } from '../rests.js';
 import { loadChoice } from './choice.js';
 import { clock, esc } from './dom.js';
 import { wakeLockToggle } from './wake-lock.js';
@@ -21,6 +22,8 @@ async function findOrStartSession(ctx) {
   const routines = ctx.state.routines ?? await getRoutines();
   ctx.state.choice ??= await loadChoice(routines);
   ctx.state.script ??= await getSessionScript(ctx.state.choice);
+  // Left (Back) while the session was being prepared: nothing starts playing unseen.
+  if (!ctx.isCurrent()) return null;
   const session = new RestSession(ctx.state.script, { before_rating: ctx.state.before_rating ?? null });
   session.start();
   return session;
@@ -62,7 +65,7 @@ export async function render(root, ctx) {
     $('.player-controls').hidden = true;
     return undefined;
   }
-  if (!ctx.isCurrent()) return undefined;
+  if (!session || !ctx.isCurrent()) return undefined;
 
   const { script } = session;
   const progress = $('.dial-progress');
@@ -97,8 +100,13 @@ export async function render(root, ctx) {
     toggle.innerHTML = `${playing ? ICONS.pause : ICONS.play}<span>${playing ? 'Pause' : 'Resume'}</span>`;
   }
   function onEnd({ detail: rest }) {
-    ctx.state.lastRest = rest;
     ctx.state.before_rating = null;
+    if (!worthKeeping(rest)) {
+      // Ended before a second had played: not a rest, so nothing to check in.
+      ctx.navigate('/', { replace: true });
+      return;
+    }
+    ctx.state.lastRest = rest;
     ctx.navigate('/after', { replace: true });
   }
   function onError() {
