@@ -17,8 +17,10 @@ from app.audio.render import RENDERER_VERSION, render_media
 from app.audio.store import MediaStore
 from app.audio.tts import SpeechVoice
 from app.auth.rate_limit import AddressBudget, TooManyAttempts
+from app.db import insert_unless_taken
 from app.errors import AppError, InvalidOptions, NotFound
 from app.models import RenderedSession
+from app.models.media import utc_now
 from app.observability.metrics import observe_render
 from app.routines.catalog import builtin_routines
 from app.routines.compiler import (
@@ -154,17 +156,20 @@ class SessionScripts:
         try:
             with observe_render(routine.id, options.cues):
                 body = self._render(db, routine, options, version)
-            db.add(
-                RenderedSession(
-                    version=version,
-                    routine_id=routine.id,
-                    minutes=options.minutes,
-                    cue_density=options.cues,
-                    prep_s=options.prep_s,
-                    script_json=body.decode(),
-                )
-            )
-            db.flush()
+            # Workers sharing a SQLite file have no lock across processes: one that rendered
+            # the same session meanwhile stored it first, and its row stays.
+            db.execute(insert_unless_taken(db, RenderedSession, "version").values(
+                version=version,
+                routine_id=routine.id,
+                minutes=options.minutes,
+                cue_density=options.cues,
+                prep_s=options.prep_s,
+                script_json=body.decode(),
+                created_at=utc_now(),
+            ))
+            # Committed here, under the locks: whoever asks next (this process or another)
+            # finds it stored, and this process remembers only what every instance can serve.
+            db.commit()
         except BaseException:
             if self.budget is not None:
                 self.budget.refund(address)  # a render that failed cost the address nothing

@@ -1,7 +1,13 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from app.main import create_app
 from tests.conftest import make_settings
@@ -71,3 +77,52 @@ class TestAnyInstance:
                 "/api/routines/quick-reset/session", params={"minutes": 3, "cues": "bells"}
             ).json()
             assert again == body
+
+    def test_workers_on_one_sqlite_file_rendering_the_same_session_both_answer_it(
+        self, tmp_path: Path, speech_cache: Path
+    ):
+        # Workers of one host: one data directory, one SQLite file, no lock across them.
+        settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False)
+        params: dict[str, str | int] = {"minutes": 4, "cues": "sparse", "prep": 0}
+        with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+            start = threading.Barrier(2)
+
+            def ask(client: TestClient) -> Response:
+                start.wait()  # both find it unrendered, both render
+                return client.get("/api/routines/quick-reset/session", params=params)
+
+            with ThreadPoolExecutor(2) as pool:
+                first, second = pool.map(ask, [one, two])
+            assert (first.status_code, second.status_code) == (200, 200)
+            assert first.json() == second.json()
+            for url in [first.json()["audio"][0]["url"], first.json()["captions_url"]]:
+                assert one.get(url).status_code == two.get(url).status_code == 200
+
+    def test_a_render_whose_commit_failed_is_not_handed_out_from_memory(
+        self, tmp_path: Path, speech_cache: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        shared_db = f"sqlite:///{tmp_path / 'shared.db'}"
+        first = make_settings(tmp_path / "one", speech_cache, database_url=shared_db,
+                              voice_enabled=False)
+        second = make_settings(tmp_path / "two", speech_cache, database_url=shared_db,
+                               voice_enabled=False)
+        params: dict[str, str | int] = {"minutes": 3, "cues": "bells", "prep": 0}
+        lost = {"commits": 1}
+
+        def database_lost_at_commit(session: Session) -> None:
+            if lost["commits"]:
+                lost["commits"] -= 1
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+        with TestClient(create_app(first)) as one, TestClient(create_app(second)) as two:
+            event.listen(Session, "before_commit", database_lost_at_commit)
+            try:
+                refused = one.get("/api/routines/quick-reset/session", params=params)
+            finally:
+                event.remove(Session, "before_commit", database_lost_at_commit)
+            assert refused.status_code == 503
+            body = one.get("/api/routines/quick-reset/session", params=params).json()
+            # What the first instance hands out, every instance can serve.
+            for url in [body["audio"][0]["url"], body["captions_url"]]:
+                assert two.get(url).status_code == 200
+
