@@ -65,6 +65,9 @@ def make_engine(settings: Settings) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
+            # A failing statement's values (an email, a password's hash, a session's token
+            # hash) would otherwise reach the error log with its SQL.
+            hide_parameters=True,
             connect_args={"check_same_thread": False},
             pool_size=settings.db_connections,
             # Requests hold one session slot per pooled connection; health probes hold
@@ -78,6 +81,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     engine = create_engine(
         url,
+        hide_parameters=True,  # as above
         pool_size=settings.db_connections - settings.db_max_overflow,
         # As on SQLite: a health probe finds a connection even when requests hold all of
         # theirs, so a busy instance still answers its load balancer in time.

@@ -295,7 +295,8 @@ class DirectConnection:
                 return PendingResult(lambda: self._fetch_rows(direct, pending, sql, params))
             return DirectResult(direct.rows(cursor.fetchall()))
         except error_type as error:
-            raise DBAPIError.instance(sql, params, error, error_type) from error
+            raise DBAPIError.instance(sql, params, error, error_type,
+                                      hide_parameters=True) from error
         finally:
             if cursor is not None:
                 cursor.close()
@@ -307,7 +308,8 @@ class DirectConnection:
         try:
             return direct.rows(cursor.fetchall())
         except error_type as error:
-            raise DBAPIError.instance(sql, params, error, error_type) from error
+            raise DBAPIError.instance(sql, params, error, error_type,
+                                      hide_parameters=True) from error
         finally:
             cursor.close()
 

@@ -104,3 +104,24 @@ def test_in_lists_that_the_lengths_do_not_shape_are_rendered_as_sqlalchemy_rende
         lists = {name: ["a", "b"]}
     for _ in range(2):  # a second call is not answered from anything kept by the first
         assert direct.parameters(lists) == _as_sqlalchemy_renders(direct, lists)
+
+
+def test_a_failed_statement_names_its_sql_but_not_its_values() -> None:
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from app.direct_sql import DirectConnection
+
+    table = Table("guarded", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("secret", Integer))
+    raw = sqlite3.connect(":memory:")
+    raw.execute("CREATE TABLE guarded (id INTEGER PRIMARY KEY, secret INTEGER)")
+    raw.execute("CREATE TRIGGER refuse BEFORE INSERT ON guarded "
+                "BEGIN SELECT RAISE(ABORT, 'no'); END")
+    db = DirectConnection(raw, create_engine("sqlite://").dialect, {})
+    with pytest.raises(DBAPIError) as raised:
+        db.execute(insert(table), {"id": 1, "secret": 987654321})
+    assert "INSERT INTO guarded" in str(raised.value)
+    assert "987654321" not in str(raised.value)

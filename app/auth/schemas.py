@@ -15,10 +15,16 @@ _EMAIL = re.compile(rf"^{_PART}@{_PART}\.{_PART}$")
 EMAIL_PATTERN = rf"^[ \t\n\r\f\v]*{_PART}@{_PART}\.{_PART}[ \t\n\r\f\v]*$"
 
 
+MAX_EMAIL_LENGTH = 254  # the column's size
+
+
 def normalise_email(value: str) -> str:
     value = value.strip(_BLANK).lower()
     if not _EMAIL.match(value):
         raise ValueError("not an email address")
+    # Checked again after lower(), which lengthens some letters ("İ" is two characters).
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"at most {MAX_EMAIL_LENGTH} characters")
     return value
 
 
@@ -26,7 +32,7 @@ class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # The pattern tells API clients what normalise_email accepts (it strips, then matches).
-    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
+    email: str = Field(max_length=MAX_EMAIL_LENGTH, pattern=EMAIL_PATTERN)
     # 8 is the floor people accept; the ceiling bounds hashing work per request.
     password: str = Field(min_length=8, max_length=256)
 

@@ -238,6 +238,7 @@ class PostgresPolls:
                     continue
                 # As SQLAlchemy wraps it: a lost connection is a 503, anything else a 500.
                 raise DBAPIError.instance(sql, params, error, psycopg.Error,
+                                          hide_parameters=True,
                                           connection_invalidated=broken) from error
             except BaseException:
                 await close_quietly(connection)  # cancelled mid-read

@@ -145,7 +145,8 @@ class SqlitePolls:
                 if reused and attempt == 1 and isinstance(error, sqlite3.ProgrammingError):
                     continue  # the kept one was found closed: once more, on a new one
                 # As SQLAlchemy wraps it: the error handlers answer it as on every route.
-                raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+                raise DBAPIError.instance(sql, params, error, sqlite3.Error,
+                                              hide_parameters=True) from error
         raise AssertionError("unreachable")
 
     def connection(self) -> sqlite3.Connection:

@@ -44,6 +44,16 @@ class TestRegister:
             assert response.status_code == 422, body
             assert response.json()["error"] == "VALIDATION_ERROR"
 
+    def test_an_email_that_lower_casing_lengthens_past_the_limit_is_422(
+        self, auth_client_on_any_db: TestClient
+    ) -> None:
+        email = "\u0130" * 200 + "@example.org"  # "İ" lower-cased is two characters
+        assert len(email) <= 254 < len(email.lower())
+        response = auth_client_on_any_db.post("/api/auth/register", headers=CSRF,
+                                              json={"email": email, "password": PASSWORD})
+        assert response.status_code == 422
+        assert response.json()["error"] == "VALIDATION_ERROR"
+
     def test_password_is_stored_as_argon2id(self, auth_client: TestClient) -> None:
         from sqlmodel import Session, select
 
@@ -164,6 +174,23 @@ class TestCsrf:
 
 
 class TestLogging:
+    def test_a_failed_statement_is_logged_without_its_values(
+        self, make_app_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from sqlalchemy import text
+
+        with TestClient(create_app(make_app_settings()), raise_server_exceptions=False) as client:
+            with client.app.state.engine.begin() as db:  # type: ignore[attr-defined]
+                db.execute(text("CREATE TRIGGER disk_trouble BEFORE INSERT ON user_account "
+                                "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"))
+            email = new_email()
+            response = client.post("/api/auth/register", headers=CSRF,
+                                   json={"email": email, "password": PASSWORD})
+        assert response.status_code == 500
+        assert "disk trouble" in caplog.text  # the failure is logged, with its SQL
+        assert "INSERT INTO user_account" in caplog.text
+        assert email not in caplog.text and "$argon2id$" not in caplog.text
+
     def test_sign_in_and_out_are_logged_without_secrets(
         self, auth_client: TestClient, caplog: pytest.LogCaptureFixture
     ) -> None:
