@@ -76,7 +76,10 @@ async def ready(request: Request, settings: SettingsDep) -> ReadyOut:
     }
     if settings.redis_url:
         redis_url = settings.redis_url
-        checks["redis"] = timed("redis", lambda: check_redis(redis_url))
+        # On a probe thread too: a Redis that hangs must not hold the event loop.
+        redis = await within_deadline(lambda: timed("redis", lambda: check_redis(redis_url)))
+        checks["redis"] = redis or CheckOut(
+            ok=False, latency_ms=PROBE_DEADLINE_S * 1000, error="no answer in time")
     failed = [name for name, check in checks.items() if not check.ok]
     if failed:
         raise NotReady(

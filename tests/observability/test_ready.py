@@ -1,4 +1,6 @@
 import socket
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -59,6 +61,24 @@ class TestReady:
         assert "redis" in body["detail"] and "database" not in body["detail"]
         assert body["checks"]["redis"]["ok"] is False
         assert body["checks"]["database"]["ok"] is True
+
+    def test_a_hanging_redis_holds_up_no_other_request(self, make_app_settings):
+        # A "Redis" that takes connections and never answers: the ping waits out its timeout.
+        with socket.create_server(("127.0.0.1", 0)) as mute:
+            mute_url = f"redis://127.0.0.1:{mute.getsockname()[1]}/0"
+            finished: list[str] = []
+            with TestClient(create_app(make_app_settings(redis_url=mute_url))) as client:
+
+                def ask(path: str) -> None:
+                    client.get(path)
+                    finished.append(path)
+
+                probe = threading.Thread(target=ask, args=("/api/ready",))
+                probe.start()
+                time.sleep(0.3)  # the readiness probe is waiting on the mute Redis by now
+                ask("/api/health")
+                probe.join()
+        assert finished == ["/api/health", "/api/ready"]
 
     def test_ready_with_a_live_redis(self, make_app_settings):
         if not redis_running():
