@@ -4,6 +4,7 @@ import logging
 
 import anyio
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -96,7 +97,14 @@ async def login(body: SignInCredentials, request: Request, response: Response,
         throttle.succeeded(body.email, address)
         # Rotation: whatever session this browser had is ended, a new id is issued.
         end_session(db, request.cookies.get(settings.session_cookie_name))
-        set_session_cookie(response, start_session(db, user, settings), settings)
+        user_id = user.id  # read now: after a failed flush the session loads nothing more
+        try:
+            token = start_session(db, user, settings)
+        except IntegrityError:
+            # Erased from another device since the password was checked: no account left.
+            log.info("sign-in failed: user %s was erased meanwhile", user_id)
+            raise BadCredentials("The email or the password is wrong.") from None
+        set_session_cookie(response, token, settings)
         log.info("signed in: user %s", user.id)
         return _public(user)
 

@@ -1,5 +1,8 @@
 """DELETE /api/auth/account: erases the user's server data for real."""
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -55,3 +58,33 @@ class TestDeleteAccount:
         response = auth_client.request("DELETE", "/api/auth/account", headers=CSRF,
                                        json={"password": PASSWORD})
         assert response.status_code == 401
+
+
+class TestSignInWhileErased:
+    def test_a_sign_in_whose_account_is_erased_meanwhile_is_refused_as_unknown(
+        self, auth_client_on_any_db: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.auth import service
+
+        client = auth_client_on_any_db
+        account = sign_up(client)
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        checked = service.authenticate
+
+        def erased_by_another_device_once_checked(*args: Any) -> User | None:
+            user = checked(*args)
+            assert user is not None
+            with Session(engine) as other:  # the erasure commits between check and session
+                erased = other.get(User, user.id)
+                assert erased is not None
+                service.erase_user(other, erased)
+                other.commit()
+            return user
+
+        monkeypatch.setattr(service, "authenticate", erased_by_another_device_once_checked)
+        response = client.post("/api/auth/login", headers=CSRF,
+                               json={"email": account.email, "password": PASSWORD})
+        assert response.status_code == 401
+        assert response.json()["error"] == "INVALID_CREDENTIALS"
+        assert "set-cookie" not in response.headers
+        assert _rows(client, User) == _rows(client, AuthSession) == 0
