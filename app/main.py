@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app.audio.store import MediaStore
 from app.audio.tts import load_voice
+from app.auth.cookie_renewal import SessionCookieRenewal
 from app.auth.csrf import CsrfMiddleware
 from app.auth.passwords import PasswordHashing
 from app.auth.rate_limit import AddressBudget, make_counter, make_render_budget, make_throttle
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DirectPull, route=sync_routes[PULL_PATH])
     app.add_middleware(CsrfMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(SessionCookieRenewal, settings=settings)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(routines_router)

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -117,6 +118,12 @@ def renewal_due_after(expires_at: datetime, settings: Settings) -> datetime:
     return as_utc(expires_at) - timedelta(days=settings.session_days - 1)
 
 
+# The renewals of the request under way, for its answer to set the cookie again
+# (app/auth/cookie_renewal.py). A list, not a flag: a worker thread or the push writer
+# runs a copy of the request's context, and the copy shares the list.
+renewals: ContextVar[list[str] | None] = ContextVar("session_renewals", default=None)
+
+
 def renew(db: Database, session: LiveSession) -> None:
     """Slide the expiry forward when it is due. A write that locks the session's row: a
     transaction that also locks the user's row renews last, so that, like erasing an
@@ -125,6 +132,9 @@ def renew(db: Database, session: LiveSession) -> None:
     if session.renew_until is not None:
         core(db).execute(_RENEW, {"hashed": session.token_hash,
                                   "renew_until": session.renew_until})
+        noted = renewals.get()
+        if noted is not None:
+            noted.append(session.token_hash)
 
 
 def signed_in(db: Database, token: str, settings: Settings) -> LiveSession:

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.auth.sessions import as_utc, token_hash
 from app.models import AuthSession
-from tests.auth.helpers import PASSWORD, Account, sign_up
+from tests.auth.helpers import COOKIE, PASSWORD, Account, sign_up
 from tests.sql import statements_sent
 from tests.sync.factories import make_rest, put
 
@@ -47,6 +47,27 @@ def test_a_session_used_after_a_day_slides_forward(auth_client, use):
     assert USES[use](account).status_code == 200
     renewed = expires_at(account)
     assert before + timedelta(days=DAYS) <= renewed <= datetime.now(UTC) + timedelta(days=DAYS)
+
+
+@pytest.mark.parametrize("use", USES)
+def test_a_renewal_sets_the_cookie_again_for_the_full_length(auth_client, use):
+    # The browser keeps the cookie for as long as it was last told: each slide says so anew.
+    account = sign_up(auth_client)
+    set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
+    response = USES[use](account)
+    assert response.status_code == 200
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}={account.token};")
+    assert f"Max-Age={DAYS * 86400}" in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+@pytest.mark.parametrize("use", USES)
+def test_no_cookie_is_set_while_no_renewal_is_due(auth_client, use):
+    account = sign_up(auth_client)
+    response = USES[use](account)
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
 
 
 @pytest.mark.parametrize("use", USES)
