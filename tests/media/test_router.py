@@ -46,6 +46,16 @@ class TestRangeRequests:
             track["url"], headers={"Range": f"bytes={track['bytes'] + 10}-"}
         )
         assert response.status_code == 416
+        assert response.headers["content-range"] == f"bytes */{track['bytes']}"
+        assert response.json()["error"] == "RANGE_NOT_SATISFIABLE"
+
+    @pytest.mark.parametrize("asked", ["items=0-1", "bytes=abc", "bytes=5-3", "bytes="])
+    def test_a_range_this_server_does_not_understand_gets_the_whole_file(
+        self, shared_client, track, asked
+    ):
+        response = shared_client.get(track["url"], headers={"Range": asked})
+        assert response.status_code == 200
+        assert response.content == shared_client.get(track["url"]).content
 
 
 class TestUnknownMedia:
