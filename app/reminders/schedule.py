@@ -25,7 +25,10 @@ def next_reminder_at(after: datetime, minute_of_day: int, weekdays: int,
 
     Clocks that jump: a time skipped by the spring change fires as the clock reads after
     the jump (02:30 becomes 03:30), and a time the autumn change repeats fires once, the
-    first time round. Both are zoneinfo's reading of a local time (fold 0).
+    first time round. Both are zoneinfo's reading of a local time (fold 0). Where the
+    jump is at midnight (America/Nuuk: 23:00 to 00:00), reading the skipped time so would
+    land on the next day, a weekday not chosen: it fires before the jump instead (23:30
+    becomes 22:30).
     """
     if not weekdays & EVERY_DAY:
         raise ValueError("A reminder needs at least one weekday.")
@@ -37,6 +40,8 @@ def next_reminder_at(after: datetime, minute_of_day: int, weekdays: int,
         if not weekdays & (1 << date.weekday()):
             continue
         moment = datetime.combine(date, at, tzinfo=zone).astimezone(UTC)
+        if moment.astimezone(zone).date() != date:  # skipped, and read past midnight
+            moment = datetime.combine(date, at.replace(fold=1), tzinfo=zone).astimezone(UTC)
         if moment > after:
             return moment
     raise AssertionError("unreachable: a chosen weekday comes within eight days")

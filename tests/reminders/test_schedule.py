@@ -51,6 +51,17 @@ class TestNextReminderAt:
         assert next_reminder_at(utc(2026, 3, 29, 0, 0), 2 * 60 + 30, EVERY_DAY, PARIS) == \
             utc(2026, 3, 29, 1, 30)
 
+    def test_a_time_skipped_by_a_jump_at_midnight_stays_on_its_day(self) -> None:
+        # Nuuk jumps from 23:00 on Saturday 27 March 2027 to 00:00 on Sunday: a Saturday
+        # reminder at 23:30 comes before the jump (22:30), not on the Sunday after it.
+        saturday = weekdays_mask([6])
+        assert next_reminder_at(utc(2027, 3, 22), 23 * 60 + 30, saturday, "America/Nuuk") == \
+            utc(2027, 3, 28, 0, 30)
+        # Every day: once on the Saturday, once on the Sunday.
+        first = next_reminder_at(utc(2027, 3, 27, 12), 23 * 60 + 30, EVERY_DAY, "America/Nuuk")
+        second = next_reminder_at(first, 23 * 60 + 30, EVERY_DAY, "America/Nuuk")
+        assert (first, second) == (utc(2027, 3, 28, 0, 30), utc(2027, 3, 29, 0, 30))
+
     def test_a_time_the_clock_repeats_comes_once(self) -> None:
         # 02:30 happens twice in Paris on 25 October 2026: the first, at 00:30 UTC.
         first = next_reminder_at(utc(2026, 10, 24, 12, 0), 2 * 60 + 30, EVERY_DAY, PARIS)
