@@ -3,6 +3,7 @@
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,67 @@ class TestDeleteAccount:
         page.get_by_role("link", name="History").click()
         expect(page.get_by_text("No rests yet.")).to_be_visible()
         assert live_rests(page) == []
+
+
+class TestRestsTheServerRefuses:
+    def test_a_rest_paused_for_more_than_six_hours_still_syncs(
+        self, page: Page, live_server: LiveServer
+    ):
+        sign_up(page, live_server, new_email())
+        paused = page.evaluate(
+            """async () => {
+              const { finishRest, newRest, saveRest } = await import('/js/rests.js');
+              const script = { routine_id: 'classic', title: 'Classic constructive rest',
+                minutes: 15, cue_density: 'guided', prep_s: 30, version: 'v1', duration_s: 930 };
+              // Started 7 hours ago, paused most of that time, ended now after 612 s lain.
+              const started_at = new Date(Date.now() - 7 * 3600 * 1000).toISOString();
+              const started = { ...newRest(script), started_at };
+              const rest = finishRest(started, { actual_s: 612, completed: false });
+              await saveRest(rest);
+              return rest;
+            }"""
+        )
+        wait_outbox_empty(page)
+        expect(page.get_by_text("All rests synced.")).to_be_visible()
+        [synced] = server_rests(page)
+        six_hours_on = datetime.fromisoformat(paused["started_at"]) + timedelta(hours=6)
+        assert (synced["id"], synced["actual_s"]) == (paused["id"], 612)
+        assert datetime.fromisoformat(synced["ended_at"]) == six_hours_on
+
+    def test_a_refused_rest_is_not_counted_as_synced(self, page: Page, live_server: LiveServer):
+        sign_up(page, live_server, new_email())
+        # 40 minutes lain through in a 15-minute session: over planned_s + 300, refused.
+        save_rests(page, [make_rest(earlier_today(3000), 2400, note="Too long")])
+        wait_outbox_empty(page)
+        refused = r"^1 rest could not be synced; History shows why\. "
+        expect(page.locator("#sync-status")).to_have_text(re.compile(refused))
+        page.get_by_role("link", name="History").click()
+        expect(page.get_by_text("Not synced: actual_s")).to_be_visible()
+
+
+class TestNoAccount:
+    def test_a_device_without_an_account_asks_nothing_until_it_signs_up(
+        self, page: Page, context: BrowserContext, live_server: LiveServer
+    ):
+        pulls: list[str] = []
+        page.on("request", lambda r: pulls.append(r.url) if "/api/sync/pull" in r.url else None)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(live_server.url + "/")
+        expect(page.get_by_role("button", name="Start rest")).to_be_visible()
+        page.wait_for_timeout(1500)  # time for a start-up sync to ask, had it one
+        assert pulls == []
+        assert not [text for text in errors if "401" in text]
+
+        sign_up(page, live_server, new_email())
+        assert pulls  # the sign-up's first sync
+
+        # A session that expired on a device that remembers its account: asked at start, as before.
+        context.clear_cookies()
+        with page.expect_request(lambda r: "/api/sync/pull" in r.url) as pull:
+            page.goto(live_server.url + "/")
+        response = pull.value.response()
+        assert response is not None and response.status == 401
 
 
 class TestSignOut:

@@ -169,6 +169,48 @@ class TestEditing:
         expect(page.locator(".rest-item")).to_have_count(2)
         expect(item(page, first)).to_be_visible()
 
+    def test_a_rest_deleted_elsewhere_while_a_form_is_open_goes_when_it_closes(
+        self, page: Page, live_server: LiveServer, tmp_path: Path
+    ):
+        first, second, third = seeded(page, live_server)
+        item(page, first).get_by_role("button", name=re.compile("^Edit")).click()
+        form = item(page, first).locator("form")
+        form.get_by_label("Note").fill("Half typed")
+        deleted_by_sync(page, second["id"])
+
+        # The form keeps the typing; the export already leaves the deleted rest out.
+        expect(form.get_by_label("Note")).to_have_value("Half typed")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export CSV").click()
+        csv_path = tmp_path / "history.csv"
+        download.value.save_as(csv_path)
+        rows = csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"), newline=""))
+        assert sorted(row["id"] for row in rows) == sorted([first["id"], third["id"]])
+
+        form.get_by_role("button", name="Cancel").click()
+        expect(item(page, second)).to_have_count(0)
+        expect(page.locator("#rest-count")).to_have_text("2")
+        expect(item(page, first).get_by_role("button", name=re.compile("^Edit"))).to_be_focused()
+
+        # The rest being edited itself: gone once the form closes, focus back on the heading.
+        item(page, first).get_by_role("button", name=re.compile("^Edit")).click()
+        deleted_by_sync(page, first["id"])
+        item(page, first).get_by_role("button", name="Cancel").click()
+        expect(page.locator(".rest-item")).to_have_count(1)
+        expect(page.get_by_role("heading", name="History")).to_be_focused()
+
+
+def deleted_by_sync(page: Page, rest_id: str) -> None:
+    """What a pull from another device does: a tombstone stored, then 'rests-changed'."""
+    page.evaluate(
+        """async (id) => {
+          const { put } = await import('/js/store.js');
+          await put('rests', { id, deleted: true });
+          dispatchEvent(new Event('rests-changed'));
+        }""",
+        rest_id,
+    )
+
 
 class TestExport:
     def test_csv_and_json_are_made_on_the_device_even_offline(

@@ -209,6 +209,23 @@ class TestHome:
         expect(page.get_by_text("3 min · Sparse · no set-up time")).to_be_visible()
 
 
+class TestDownloads:
+    def test_nothing_saved_takes_0_kb_and_a_few_bytes_1_kb(
+        self, page: Page, live_server: LiveServer
+    ):
+        # Same origin without the app starting: keep it from saving the default session.
+        page.goto(live_server.url + "/api/health")
+        page.evaluate("import('/js/store.js').then((s) => s.setSetting('defaultSaved', true))")
+        page.goto(live_server.url + "/downloads")
+        expect(page.get_by_text("Nothing saved yet.")).to_be_visible()
+        expect(page.locator("#usage .list-item-title")).to_have_text("0 saved sessions · 0 KB")
+
+        sizes = page.evaluate(
+            "import('/js/ui/dom.js').then(({ bytes }) => [0, 300, 1536, 5 * 1024 ** 2].map(bytes))"
+        )
+        assert sizes == ["0 KB", "1 KB", "2 KB", "5.0 MB"]
+
+
 class TestPlayer:
     def test_time_phase_and_caption_follow_the_audio_and_ending_early_saves_a_partial_rest(
         self, page: Page, live_server: LiveServer

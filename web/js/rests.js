@@ -46,9 +46,13 @@ export function newRest(script, { before_rating = null } = {}) {
   };
 }
 
+// The server refuses an end over 6 h after the start (docs/sync.md); actual_s stays as played.
+const LONGEST_REST_MS = 6 * 3600 * 1000;
+
 export function finishRest(rest, { actual_s, completed }) {
   const at = nowIso();
-  return { ...rest, ended_at: at, actual_s: Math.max(0, Math.round(actual_s)), completed, updated_at: at };
+  const latest = new Date(Date.parse(rest.started_at) + LONGEST_REST_MS).toISOString();
+  return { ...rest, ended_at: at < latest ? at : latest, actual_s: Math.max(0, Math.round(actual_s)), completed, updated_at: at };
 }
 
 export function withCheckIn(rest, { before_rating, after_rating, note }) {

@@ -12,7 +12,8 @@
 //   lastSyncedAt()           ISO time of the last complete sync, or null.
 //   startAutoSync(options)   sync on start, on 'online', when the page becomes visible, after
 //                            each recordChange, and every options.intervalMs (default 5 min)
-//                            while visible; failures back off. Returns stop().
+//                            while visible; failures back off; idle with no account
+//                            remembered. Returns stop().
 //   mergeAfterSignIn()       after a sign-in: this device's history and the account's become
 //                            their union (nothing overwritten), then syncs.
 //   forgetAccount({clearHistory})  after sign-out or account deletion: forget the sync
@@ -20,9 +21,10 @@
 //   SYNC_EVENT               window event 'crg-sync' with detail {state, pending, lastSyncedAt}.
 // Pulled changes are announced with the window event 'rests-changed'.
 import { requestJson } from './http.js';
-import { transaction } from './store.js';
+import { getSetting, transaction } from './store.js';
 
 export const SYNC_EVENT = 'crg-sync';
+export const ACCOUNT_KEY = 'accountEmail'; // kept by ui/account.js while signed in
 const RESTS_CHANGED = 'rests-changed';
 const PUSH_BATCH = 200; // the server takes up to 500 per push
 // The rest record's fields, as the server stores them (docs/sync.md).
@@ -282,12 +284,14 @@ export async function forgetAccount({ clearHistory = false } = {}) {
     for (const key of [K.client, K.cookie, K.last, K.merge]) s.kv.delete(key);
     if (clearHistory) { s.rests.clear(); s.outbox.clear(); }
   }));
+  knownSignedOut = true;
   announce('signed-out');
 }
 
 // ---- automatic sync ---------------------------------------------------------------------------
 let auto = null;
-// Set by a 401: automatic syncs stop asking until the next sign-in (a page load asks once).
+// Set by a 401, a sign-out, or a start with no account remembered: automatic syncs stop
+// asking until the next sign-in.
 let knownSignedOut = false;
 
 function scheduleSoon(delayMs = 1500) {
@@ -323,7 +327,9 @@ export function startAutoSync({ intervalMs = 5 * 60 * 1000 } = {}) {
     document.removeEventListener('visibilitychange', onVisible);
     auto = null;
   };
-  autoSync();
+  getSetting(ACCOUNT_KEY, null).catch(() => null)
+    .then((email) => { if (!email) knownSignedOut = true; })
+    .then(autoSync);
   return auto.stop;
 }
 

@@ -1,12 +1,13 @@
 // The account, inside Settings: create / sign in / sign out / delete, and the sync status.
 // History lives on the device first; an account adds a copy on the server and other devices.
 import { requestJson } from '../http.js';
+import { listRests } from '../rests.js';
 import { getSetting, setSetting } from '../store.js';
 import * as sync from '../sync.js';
 import { confirmDialog } from './confirm.js';
 import { esc, toast } from './dom.js';
 
-const ACCOUNT_KEY = 'accountEmail'; // shown while offline, when the server cannot be asked
+const { ACCOUNT_KEY } = sync; // shown while offline, when the server cannot be asked
 
 function retryText(seconds) {
   if (!seconds) return '';
@@ -33,9 +34,16 @@ function when(iso) {
     : date.toLocaleString(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
 }
 
+const restCount = (n) => `${n} ${n === 1 ? 'rest' : 'rests'}`;
+
 async function statusText() {
-  const [pending, last] = await Promise.all([sync.pendingCount(), sync.lastSyncedAt()]);
-  const waiting = pending ? `${pending} ${pending === 1 ? 'rest' : 'rests'} not yet synced.` : 'All rests synced.';
+  const [pending, last, kept] = await Promise.all([sync.pendingCount(), sync.lastSyncedAt(), listRests()]);
+  // Refused rests leave the outbox, flagged (sync.js markRejected).
+  const refused = kept.filter((rest) => rest.sync_error).length;
+  const waiting = [
+    pending ? `${restCount(pending)} not yet synced.` : '',
+    refused ? `${restCount(refused)} could not be synced; History shows why.` : '',
+  ].join(' ').trim() || 'All rests synced.';
   return `${waiting} ${last ? `Last synced ${when(last)}.` : 'Not synced yet.'}`;
 }
 

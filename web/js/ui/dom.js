@@ -17,6 +17,7 @@ export function clock(seconds) {
 
 export function bytes(n) {
   if (!Number.isFinite(n)) return '';
+  if (n <= 0) return '0 KB';
   if (n < 1024 * 1024) return `${Math.max(1, Math.round(n / 1024))} KB`;
   if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
   return `${(n / 1024 ** 3).toFixed(1)} GB`;

@@ -119,8 +119,12 @@ export async function render(root, ctx) {
   const body = root.querySelector('#history-body');
   let rests = [];
   let editing = null; // the id whose form is open: a sync redraw must not throw away typing
+  let changedWhileEditing = false; // drawn when the form closes
+
+  const itemOf = (id) => body.querySelector(`.rest-item[data-id="${id}"]`);
 
   async function draw() {
+    changedWhileEditing = false;
     const [list, showStreaks] = await Promise.all([listRests().catch(() => []), getSetting('showStreaks', false)]);
     if (!ctx.isCurrent()) return;
     rests = list;
@@ -130,19 +134,23 @@ export async function render(root, ctx) {
     if (calendar) mountCalendar(calendar, stats);
   }
 
-  function closeEditor() {
+  // Resolves the rest's item (null if a change drawn now removed it).
+  async function closeEditor() {
     const open = body.querySelector('.rest-edit');
     const item = open?.closest('.rest-item');
     open?.remove();
     item?.querySelector('[data-action="edit"]').setAttribute('aria-expanded', 'false');
     editing = null;
-    return item;
+    if (!changedWhileEditing) return item;
+    await draw();
+    return item && itemOf(item.dataset.id);
   }
 
-  function openEditor(item) {
-    closeEditor();
-    const rest = rests.find((r) => r.id === item.dataset.id);
-    if (!rest) return;
+  async function openEditor(id) {
+    await closeEditor();
+    const rest = rests.find((r) => r.id === id);
+    const item = itemOf(id);
+    if (!rest || !item) return;
     editing = rest.id;
     item.querySelector('[data-action="edit"]').setAttribute('aria-expanded', 'true');
     item.insertAdjacentHTML('beforeend', editForm(rest));
@@ -193,16 +201,18 @@ export async function render(root, ctx) {
     if (!button) return;
     const item = button.closest('.rest-item');
     const action = button.dataset.action;
-    if (button.dataset.export) exportHistory(rests, button.dataset.export);
+    // Read afresh: the list shown is stale while a form is open.
+    if (button.dataset.export) listRests().then((list) => exportHistory(list, button.dataset.export));
     else if (action === 'edit') {
       if (button.getAttribute('aria-expanded') === 'true') closeEditor();
-      else openEditor(item);
-    } else if (action === 'cancel') closeEditor()?.querySelector('[data-action="edit"]').focus();
-    else if (action === 'delete') confirmDelete(item.dataset.id);
+      else openEditor(item.dataset.id);
+    } else if (action === 'cancel') {
+      closeEditor().then((closed) => (closed?.querySelector('[data-action="edit"]') ?? root.querySelector('h1')).focus());
+    } else if (action === 'delete') confirmDelete(item.dataset.id);
   });
 
-  // Rests arriving from another device show up without a reload (unless a form is open).
-  const stop = onRestsChanged(() => { if (!editing) draw(); });
+  // Rests arriving from another device show up without a reload (once a form closes).
+  const stop = onRestsChanged(() => { if (editing) changedWhileEditing = true; else draw(); });
   await draw();
   return stop;
 }
