@@ -9,12 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Request, expect
 
 from tests.browser.helpers_history import (
     earlier_today,
     live_rests,
     make_rest,
+    outbox,
     save_rests,
     wait_outbox_empty,
 )
@@ -35,19 +36,22 @@ def new_email() -> str:
     return f"rest-{uuid.uuid4().hex[:10]}@example.org"
 
 
-def sign_up(page: Page, server: LiveServer, email: str, password: str = PASSWORD) -> None:
+def submit_account_form(
+    page: Page, server: LiveServer, email: str, button: str, password: str = PASSWORD
+) -> None:
     page.goto(server.url + "/settings")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name=button).click()
+
+
+def sign_up(page: Page, server: LiveServer, email: str, password: str = PASSWORD) -> None:
+    submit_account_form(page, server, email, "Create account", password)
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
 
 
 def sign_in(page: Page, server: LiveServer, email: str, password: str = PASSWORD) -> None:
-    page.goto(server.url + "/settings")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    submit_account_form(page, server, email, "Sign in", password)
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
 
 
@@ -340,6 +344,122 @@ class TestNoAccount:
             page.goto(live_server.url + "/")
         response = pull.value.response()
         assert response is not None and response.status == 401
+
+
+def pulled_ids(page: Page) -> set[str]:
+    """The live rests a full pull from the server brings this phone's session."""
+    answer: dict[str, Any] = page.evaluate(
+        "fetch('/api/sync/pull?since=0').then((r) => r.json())"
+    )
+    return {change["id"] for change in answer["changes"] if not change["deleted"]}
+
+
+def rest_ids_of(server: LiveServer, email: str) -> set[str]:
+    """An account's rests, asked from another client with its own session."""
+    with httpx.Client(base_url=server.url, headers=CSRF) as client:
+        signed_in = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        signed_in.raise_for_status()
+        return {rest["id"] for rest in client.get("/api/history/rests?limit=500").json()}
+
+
+def other_account_dialog(page: Page) -> Locator:
+    return page.get_by_role("dialog", name="Rests from another account")
+
+
+class TestSharedPhone:
+    """One phone, two people: one account's rests never reach another account unasked."""
+
+    def test_the_next_account_is_asked_and_can_remove_them(
+        self, page: Page, live_server: LiveServer
+    ):
+        first, second = new_email(), new_email()
+        sign_up(page, live_server, first)
+        rest = make_rest(earlier_today(2000), 900, note="The first person's rest")
+        save_rests(page, [rest])
+        wait_outbox_empty(page)
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+        submit_account_form(page, live_server, second, "Create account")
+        dialog = other_account_dialog(page)
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text(
+            f"This phone holds 1 rest from another account ({first}). "
+            f"Add them to {second}, or remove them from this phone?"
+        )
+        expect(dialog).to_contain_text(f"It stays in {first}'s account either way.")
+        expect(dialog).to_have_attribute("aria-describedby", "other-account-text")
+        expect(dialog.get_by_text("This phone holds")).to_be_focused()
+
+        # Backing out of the question backs out of the sign-in; nothing changes.
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
+        backed_out = "Not signed in. The rests on this phone are as they were."
+        expect(page.get_by_text(backed_out)).to_be_visible()
+        assert page.evaluate("fetch('/api/auth/me').then((r) => r.status)") == 401
+        assert [r["id"] for r in live_rests(page)] == [rest["id"]]
+
+        submit_account_form(page, live_server, second, "Sign in")
+        dialog.get_by_role("button", name="Remove them from this phone").click()
+        expect(page.get_by_text(f"Signed in as {second}")).to_be_visible()
+        expect(page.get_by_text("All rests synced.")).to_be_visible(timeout=30_000)
+        assert live_rests(page) == [] and outbox(page) == []
+        assert pulled_ids(page) == set() and server_rests(page) == []
+        assert rest_ids_of(live_server, first) == {rest["id"]}
+        page.get_by_role("link", name="History").click()
+        expect(page.get_by_text("No rests yet.")).to_be_visible()
+
+    def test_after_an_expired_session_the_rests_can_be_added_even_unsynced(
+        self, page: Page, context: BrowserContext, live_server: LiveServer, artifacts_dir: Path
+    ):
+        first, second = new_email(), new_email()
+        sign_up(page, live_server, first)
+        synced = make_rest(earlier_today(3000), 900, note="Synced")
+        save_rests(page, [synced])
+        wait_outbox_empty(page)
+        # The session runs out; a rest made after that waits in the outbox.
+        context.clear_cookies()
+        waiting = make_rest(earlier_today(1500), 600, note="Not synced")
+        save_rests(page, [waiting])
+        submit_account_form(page, live_server, second, "Create account")
+        dialog = other_account_dialog(page)
+        expect(dialog).to_contain_text(f"This phone holds 2 rests from another account ({first}).")
+        expect(dialog).to_contain_text(
+            f"1 of them has not been synced to {first} and would be lost if removed."
+        )
+        page.screenshot(path=artifacts_dir / "settings-account-other-account.png")
+        dialog.get_by_role("button", name=f"Add them to {second}").click()
+        expect(page.get_by_text(f"Signed in as {second}")).to_be_visible()
+        expect(page.get_by_text("All rests synced.")).to_be_visible(timeout=30_000)
+        both = {synced["id"], waiting["id"]}
+        assert pulled_ids(page) == both
+        assert {r["id"] for r in live_rests(page)} == both
+        assert rest_ids_of(live_server, first) == {synced["id"]}
+
+    def test_history_made_without_an_account_joins_with_no_question_and_is_then_its(
+        self, page: Page, live_server: LiveServer
+    ):
+        first, second = new_email(), new_email()
+        page.goto(live_server.url + "/history")
+        local = make_rest(earlier_today(2000), 900, note="Before any account")
+        save_rests(page, [local])
+        # sign_up waits for "Signed in as", which a question would hold back.
+        sign_up(page, live_server, first)
+        expect(other_account_dialog(page)).to_have_count(0)
+        expect(page.get_by_text("All rests synced.")).to_be_visible(timeout=30_000)
+        assert pulled_ids(page) == {local["id"]} == rest_ids_of(live_server, first)
+
+        # The same account again: no question either.
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        sign_in(page, live_server, first)
+        expect(page.get_by_text("All rests synced.")).to_be_visible(timeout=30_000)
+
+        # The history is now that account's: the next one is asked about it.
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        submit_account_form(page, live_server, second, "Create account")
+        expect(other_account_dialog(page)).to_contain_text(f"another account ({first})")
 
 
 class TestSignOut:

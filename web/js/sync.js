@@ -6,7 +6,7 @@
 //                            and a numbered outbox mutation in ONE strict transaction.
 //                            Resolves {seq}. Schedules a sync when auto sync is running.
 //   syncNow()                push the outbox, then pull; resolves a summary, or
-//                            {skipped: 'offline'|'signed-out'|'busy'}. Throws http.js's ApiError
+//                            {skipped: 'offline'|'signed-out'|'busy'|'other-account'}. Throws http.js's ApiError
 //                            ({code, status, offline, retryAfter, message}) on other failures.
 //   pendingCount()           how many rests have changes not yet acknowledged by the server.
 //   lastSyncedAt()           ISO time of the last complete sync, or null.
@@ -14,10 +14,15 @@
 //                            each recordChange, and every options.intervalMs (default 5 min)
 //                            while visible; failures back off; idle with no account
 //                            remembered. Returns stop().
-//   mergeAfterSignIn()       after a sign-in: this device's history and the account's become
-//                            their union (nothing overwritten), then syncs.
+//   historyOnDevice()        {owner, rests, unsynced}: the account this device's history was
+//                            last merged with (null: made without one), how many live rests
+//                            it holds, and how many of those that account does not have yet.
+//   holdSyncs()              before a sign-in: no sync runs until mergeAfterSignIn.
+//   mergeAfterSignIn(email)  after a sign-in: this device's history and the account's become
+//                            their union (nothing overwritten), then syncs; the history is
+//                            from then on that account's (its owner).
 //   forgetAccount({clearHistory})  after sign-out or account deletion: forget the sync
-//                            state; with clearHistory also the device's rests and outbox.
+//                            state; with clearHistory also the device's rests, outbox and owner.
 //   SYNC_EVENT               window event 'crg-sync' with detail {state, pending, lastSyncedAt}.
 // Pulled changes are announced with the window event 'rests-changed'.
 import { requestJson } from './http.js';
@@ -33,7 +38,7 @@ export const REST_FIELDS = ['id', 'routine_id', 'title', 'minutes', 'cue_density
   'before_rating', 'after_rating', 'note', 'updated_at'];
 const DEFAULTS = { before_rating: null, after_rating: null, note: '' };
 const K = { client: 'sync.clientId', seq: 'sync.nextSeq', cookie: 'sync.cookie',
-  last: 'sync.lastSyncedAt', merge: 'sync.mergePending' };
+  last: 'sync.lastSyncedAt', merge: 'sync.mergePending', owner: 'sync.historyOwner' };
 
 
 // The server's record shape only: local-only fields never leave the device.
@@ -72,6 +77,14 @@ export async function pendingCount() {
   const entries = await transaction('outbox', 'readonly', (s, request) => request(s.outbox.getAll()));
   return new Set(entries.map((m) => m.id)).size;
 }
+
+// Refused rests (sync_error) never reached the account either.
+export const historyOnDevice = () => transaction(['rests', 'outbox', 'kv'], 'readonly', async (s, request) => {
+  const live = (await request(s.rests.getAll())).filter((rest) => !rest.deleted);
+  const waiting = new Set((await request(s.outbox.getAll())).map((m) => m.id));
+  return { owner: await kvGet(s.kv, request, K.owner, null), rests: live.length,
+    unsynced: live.filter((rest) => rest.sync_error || waiting.has(rest.id)).length };
+});
 
 export const lastSyncedAt = () => transaction('kv', 'readonly', (s, request) => kvGet(s.kv, request, K.last, null));
 
@@ -248,7 +261,18 @@ export function syncNow() {
 async function runSync() {
   announce('syncing');
   try {
-    const merging = await transaction('kv', 'readonly', (s, request) => kvGet(s.kv, request, K.merge, false));
+    const { merging, otherAccount } = await transaction('kv', 'readwrite', async (s, request) => {
+      const owner = await kvGet(s.kv, request, K.owner, null);
+      const account = await kvGet(s.kv, request, ACCOUNT_KEY, null);
+      if (!owner && account) kvPut(s.kv, K.owner, account); // merged before owners were recorded
+      return { merging: await kvGet(s.kv, request, K.merge, false), otherAccount: owner && account && owner !== account };
+    });
+    // Signed in to an account this history does not belong to: nothing travels until the
+    // person has chosen (ui/history-owner.js) and mergeAfterSignIn has made it theirs.
+    if (otherAccount) {
+      announce('idle');
+      return { skipped: 'other-account' };
+    }
     const pushed = await pushAll();
     const pulled = await pullAll(merging);
     const more = merging ? await pushAll() : 0;
@@ -268,12 +292,19 @@ async function runSync() {
   }
 }
 
-export async function mergeAfterSignIn() {
+// A sync already running finishes first (under the old session, if any); later ones wait
+// for mergeAfterSignIn, so the new session never carries history not yet settled.
+export const holdSyncs = () => exclusive(async () => { knownSignedOut = true; });
+
+export async function mergeAfterSignIn(email) {
   knownSignedOut = false;
   // A fresh numbering for this account; the full pull then tells which local rests it lacks.
   await exclusive(async () => {
     await renumberOutbox({ resetCookie: true });
-    await transaction('kv', 'readwrite', (s) => kvPut(s.kv, K.merge, true));
+    await transaction('kv', 'readwrite', (s) => {
+      kvPut(s.kv, K.merge, true);
+      if (email) kvPut(s.kv, K.owner, email); // kept after sign-out: the next account is asked
+    });
   });
   return syncNow();
 }
@@ -282,7 +313,7 @@ export async function forgetAccount({ clearHistory = false } = {}) {
   // The outbox and its numbering stay (unless cleared): the next sign-in merges them.
   await exclusive(() => transaction(['rests', 'outbox', 'kv'], 'readwrite', (s) => {
     for (const key of [K.client, K.cookie, K.last, K.merge]) s.kv.delete(key);
-    if (clearHistory) { s.rests.clear(); s.outbox.clear(); }
+    if (clearHistory) { s.rests.clear(); s.outbox.clear(); s.kv.delete(K.owner); }
   }));
   knownSignedOut = true;
   announce('signed-out');

@@ -6,6 +6,7 @@ import { getSetting, setSetting } from '../store.js';
 import * as sync from '../sync.js';
 import { confirmDialog } from './confirm.js';
 import { esc, toast } from './dom.js';
+import { settleHistoryFor } from './history-owner.js';
 
 const { ACCOUNT_KEY } = sync; // shown while offline, when the server cannot be asked
 
@@ -125,18 +126,28 @@ export async function mountAccount(slot, { isCurrent }) {
     if (!email.includes('@')) return showError('Please enter your email address.');
     if (!password) return showError('Please enter your password.');
     if (action === 'register' && password.length < 8) return showError('The password needs at least 8 characters.');
+    await sync.holdSyncs(); // nothing syncs under the new session before the history is settled
     const me = await requestJson(action === 'register' ? '/api/auth/register' : '/api/auth/login',
       { method: 'POST', body: { email, password } });
     await setSetting(ACCOUNT_KEY, me.email);
+    const settled = await settleHistoryFor(me.email); // asks if the rests are another account's
+    if (!settled) {
+      // Backed out of the question: back out of the sign-in too, leaving everything as it was.
+      await requestJson('/api/auth/logout', { method: 'POST' });
+      await setSetting(ACCOUNT_KEY, null);
+      toast('Not signed in. The rests on this phone are as they were.');
+      return undefined;
+    }
     let mergeProblem = null;
     try {
-      await sync.mergeAfterSignIn(); // the union of this device's history and the account's
+      await sync.mergeAfterSignIn(me.email); // the union of this device's history and the account's
     } catch (error) {
       mergeProblem = error; // signed in all the same; auto sync finishes the merge later
     }
     await draw(me.email);
     if (mergeProblem) showError(`Signed in, but the first sync did not finish: ${problemText(mergeProblem)}`);
-    toast(action === 'register' ? 'Account created.' : 'Signed in.');
+    const removed = settled === 'removed' ? ' The other account\'s rests were removed from this phone.' : '';
+    toast(`${action === 'register' ? 'Account created.' : 'Signed in.'}${removed}`);
     return undefined;
   }
 

@@ -4,11 +4,17 @@ import { esc } from './dom.js';
 
 let counter = 0;
 
-export function confirmDialog({ title, bodyHtml = '', confirmLabel, cancelLabel = 'Cancel', onConfirm = async () => {} }) {
+export const confirmDialog = async (options) => (await askDialog(options)) === 'confirm';
+
+// The same dialog as a choice between its two buttons: resolves 'confirm', 'cancel', or null
+// when dismissed (Escape), for questions where backing out is an answer of its own.
+// describedBy: the id of the body's text, read out with the title.
+export function askDialog({ title, bodyHtml = '', confirmLabel, cancelLabel = 'Cancel', describedBy, onConfirm = async () => {} }) {
   const id = `dialog-${++counter}`;
   const dialog = document.createElement('dialog');
   dialog.className = 'dialog';
   dialog.setAttribute('aria-labelledby', `${id}-title`);
+  if (describedBy) dialog.setAttribute('aria-describedby', describedBy);
   dialog.innerHTML = `
   <form method="dialog" class="dialog-form" novalidate>
     <h2 id="${id}-title" class="dialog-title">${esc(title)}</h2>
@@ -42,7 +48,8 @@ export function confirmDialog({ title, bodyHtml = '', confirmLabel, cancelLabel 
     });
     dialog.addEventListener('close', () => {
       dialog.remove();
-      resolve(confirmed);
+      // A cancel button's form submission sets returnValue; Escape leaves it empty.
+      resolve(confirmed ? 'confirm' : (dialog.returnValue === 'cancel' ? 'cancel' : null));
     });
     dialog.showModal();
   });
