@@ -129,7 +129,8 @@ self.addEventListener('fetch', (event) => {
   if (request.method !== 'GET' || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith('/api/')) return; // network-only
   if (request.mode === 'navigate') {
-    if (appRoutes.has(url.pathname)) event.respondWith(navigation(request));
+    // A typed or bookmarked /history/ too: the page reads paths without the slash.
+    if (appRoutes.has(url.pathname.replace(/\/+$/, '') || '/')) event.respondWith(navigation(request));
     return;
   }
   if (url.pathname.startsWith('/media/')) {

@@ -11,7 +11,8 @@ from tests.browser.helpers_pwa import (
 )
 from tests.server_process import LiveServer
 
-APP_ROUTES = ["/learn", "/history", "/settings", "/downloads", "/setup"]
+# "/history/": a typed or bookmarked path with a trailing slash opens its screen too.
+APP_ROUTES = ["/learn", "/history", "/settings", "/downloads", "/setup", "/history/"]
 
 
 class TestOfflineShell:
