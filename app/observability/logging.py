@@ -26,8 +26,10 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # A client-sent id is echoed into logs and headers, so only short, plain tokens are taken.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
-# Attributes every LogRecord has; anything else on a record came from `extra=`.
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else on a record came from `extra=`. Uvicorn
+# adds the message again with terminal colour codes, for its own console formatter.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime",
+                                                                 "color_message"}
 # Belt and braces: an `extra` field whose name says it is a secret is never written out.
 _SECRET_WORDS = ("password", "secret", "token", "cookie", "authorization", "session_id")
 _HANDLER_MARK = "_crg_handler"

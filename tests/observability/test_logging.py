@@ -1,12 +1,21 @@
 import io
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from app.observability.batched_handler import BatchedStreamHandler, sole_batched_handler
 from app.observability.logging import AccessLine, JsonFormatter, log_access, request_id_var
 from tests.auth.helpers import CSRF, PASSWORD, sign_up
+from tests.server_process import free_port, wait_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_CONFIG = ROOT / "app" / "observability" / "uvicorn_logging.json"
 
 
 def lines(stream) -> list[dict]:
@@ -149,3 +158,30 @@ class TestDeferredAccessLines:
         (record,) = caplog.records
         assert (record.getMessage(), record.route, record.request_id) == (
             "GET /api/x/1 200 2.0 ms", "/api/x", "req-now")
+
+
+class TestSeveralWorkers:
+    def test_with_the_shipped_log_config_every_line_of_every_process_is_json(
+        self, tmp_path: Path
+    ) -> None:
+        # The parent process that starts the workers never imports the app: without the
+        # config, its start and stop lines are uvicorn's plain text.
+        port = free_port()
+        env = {**os.environ, "ENVIRONMENT": "production", "DATA_DIR": str(tmp_path / "data"),
+               "VOICE_ENABLED": "false", "REMINDERS_ENABLED": "false"}
+        env.pop("DATABASE_URL", None)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+             "--workers", "2", "--log-config", str(LOG_CONFIG)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", 60, server)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, err = server.communicate(timeout=60)
+        text = err.decode().splitlines()
+        entries = [json.loads(line) for line in text]  # each one parses, or this fails
+        messages = [entry["message"] for entry in entries]
+        assert any(m.startswith("Started parent process") for m in messages)
+        assert any(m.startswith("Stopping parent process") for m in messages)
+        assert all("color_message" not in entry for entry in entries)
