@@ -6,7 +6,6 @@ import { getSetting, setSetting } from '../store.js';
 import * as sync from '../sync.js';
 import { confirmDialog } from './confirm.js';
 import { esc, toast } from './dom.js';
-import { settleHistoryFor } from './history-owner.js';
 
 const { ACCOUNT_KEY } = sync; // shown while offline, when the server cannot be asked
 
@@ -130,6 +129,8 @@ export async function mountAccount(slot, { isCurrent }) {
     const me = await requestJson(action === 'register' ? '/api/auth/register' : '/api/auth/login',
       { method: 'POST', body: { email, password } });
     await setSetting(ACCOUNT_KEY, me.email);
+    // Loaded when someone signs in, off the path to an interactive first screen.
+    const { settleHistoryFor } = await import('./history-owner.js');
     const settled = await settleHistoryFor(me.email); // asks if the rests are another account's
     if (!settled) {
       // Backed out of the question: back out of the sign-in too, leaving everything as it was.
