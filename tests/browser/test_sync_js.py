@@ -86,3 +86,22 @@ def test_two_phones_share_history_without_duplicates(phones: list[Any]) -> None:
     exported = phone_a.evaluate(
         "async () => (await (await fetch('/api/history/export.json')).json()).rests")
     assert sorted(r["id"] for r in exported) == sorted(expected - {offline_rests[0]["id"]})
+
+
+def test_a_refused_rest_changed_again_is_no_longer_shown_as_refused(phones: list[Any]) -> None:
+    phone = phones[0]
+    assert phone.evaluate(AUTH, ["/api/auth/register", "refused@example.org"]) == 201
+    rest = make_rest(note="x" * 2001)  # over the server's limit: refused for good
+    phone.evaluate("rest => window.sync.recordChange('upsert', rest)", rest)
+    phone.evaluate("() => window.sync.syncNow()")
+    refused = visible_rests(phone)[rest["id"]]
+    assert refused["sync_error"].startswith("note")
+
+    # Edited as History edits it: the stored rest with its fields changed, queued again.
+    phone.evaluate("rest => window.sync.recordChange('upsert', rest)",
+                   {**refused, "note": "Shorter now."})
+    assert "sync_error" not in visible_rests(phone)[rest["id"]]
+    phone.evaluate("() => window.sync.syncNow()")
+    assert "sync_error" not in visible_rests(phone)[rest["id"]]
+    on_server = phone.evaluate("async () => (await (await fetch('/api/history/rests')).json())")
+    assert [r["note"] for r in on_server if r["id"] == rest["id"]] == ["Shorter now."]

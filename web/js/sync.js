@@ -63,7 +63,9 @@ export async function recordChange(op, rest) {
     const mutation = op === 'delete'
       ? { seq, op: 'delete', id: rest.id }
       : { seq, op: 'put', id: rest.id, rest: wire(rest) };
-    s.rests.put(op === 'delete' ? { id: rest.id, deleted: true, updated_at: new Date().toISOString() } : rest);
+    // A change queued anew is no longer the one the server refused (markRejected).
+    const { sync_error: _refused, ...changed } = rest;
+    s.rests.put(op === 'delete' ? { id: rest.id, deleted: true, updated_at: new Date().toISOString() } : changed);
     s.outbox.put(mutation);
     kvPut(s.kv, K.seq, seq + 1);
     return { seq };
