@@ -5,7 +5,7 @@ import { listRests } from '../rests.js';
 import { getSetting, setSetting } from '../store.js';
 import * as sync from '../sync.js';
 import { confirmDialog } from './confirm.js';
-import { esc, toast } from './dom.js';
+import { esc, plural, toast } from './dom.js';
 
 const { ACCOUNT_KEY } = sync; // shown while offline, when the server cannot be asked
 
@@ -34,15 +34,13 @@ function when(iso) {
     : date.toLocaleString(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
 }
 
-const restCount = (n) => `${n} ${n === 1 ? 'rest' : 'rests'}`;
-
 async function statusText() {
   const [pending, last, kept] = await Promise.all([sync.pendingCount(), sync.lastSyncedAt(), listRests()]);
   // Refused rests leave the outbox, flagged (sync.js markRejected).
   const refused = kept.filter((rest) => rest.sync_error).length;
   const waiting = [
-    pending ? `${restCount(pending)} not yet synced.` : '',
-    refused ? `${restCount(refused)} could not be synced; History shows why.` : '',
+    pending ? `${plural(pending, 'rest', 'rests')} not yet synced.` : '',
+    refused ? `${plural(refused, 'rest', 'rests')} could not be synced; History shows why.` : '',
   ].join(' ').trim() || 'All rests synced.';
   return `${waiting} ${last ? `Last synced ${when(last)}.` : 'Not synced yet.'}`;
 }

@@ -6,6 +6,9 @@ export const esc = (value) => String(value ?? '').replace(/[&<>"']/g, (c) => ESC
 
 export const $ = (root, selector) => root.querySelector(selector);
 
+// 1 -> "1 rest", 3 -> "3 rests".
+export const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
 // 754 -> "12:34"; used for the player's clock and durations.
 export function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds));

@@ -4,9 +4,7 @@
 // same account again, joins with no question.
 import * as sync from '../sync.js';
 import { askDialog } from './confirm.js';
-import { esc } from './dom.js';
-
-const restCount = (n) => `${n} ${n === 1 ? 'rest' : 'rests'}`;
+import { esc, plural } from './dom.js';
 
 function fateText({ owner, rests, unsynced }) {
   const them = rests === 1 ? 'It' : 'They';
@@ -18,7 +16,7 @@ function fateText({ owner, rests, unsynced }) {
 // The question is focused first (not a button), so it is read out before anything is chosen.
 const questionHtml = (held, email) => `
   <div id="other-account-text">
-    <p tabindex="-1" autofocus>This phone holds ${restCount(held.rests)} from another account (${esc(held.owner)}).
+    <p tabindex="-1" autofocus>This phone holds ${plural(held.rests, 'rest', 'rests')} from another account (${esc(held.owner)}).
       Add them to ${esc(email)}, or remove them from this phone?</p>
     <p>${fateText(held)}</p>
   </div>`;

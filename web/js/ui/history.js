@@ -3,15 +3,13 @@ import { deleteRest, listRests, onRestsChanged, updateRest } from '../rests.js';
 import { summarize } from '../stats.js';
 import { exportHistory } from '../export.js';
 import { getSetting } from '../store.js';
-import { clock, dateTime, esc, toast } from './dom.js';
+import { clock, dateTime, esc, plural, toast } from './dom.js';
 import { ratingField, wireRating } from './rating.js';
 import { confirmDialog } from './confirm.js';
 import { mountCalendar } from './history-calendar.js';
 import { chartHtml } from './history-chart.js';
 
 export const title = 'History';
-
-const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 function duration(minutes) {
   if (minutes < 60) return `${minutes} min`;
