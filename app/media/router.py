@@ -27,25 +27,29 @@ def get_media(name: str, request: Request, db: SessionDep, store: MediaStoreDep)
     path = store.local_path(db, name) if MEDIA_NAME.match(name) else None
     if path is None:
         raise NotFound(f"No media called {name!r}.")
+    mime = MEDIA_TYPES[name.rsplit(".", 1)[1]]
+    stat = path.stat()
+    response = FileResponse(
+        path,
+        media_type=mime,
+        headers={"Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*"},
+        stat_result=stat,
+    )
     asked = request.headers.get("range")
     if asked is not None:
-        size = path.stat().st_size
         try:
-            FileResponse._parse_range_header(asked, size)  # as the response will read it
+            FileResponse._parse_range_header(asked, stat.st_size)  # as the response reads it
         except MalformedRangeHeader:
             # Another unit, or ranges that do not parse: the whole file, as RFC 9110 has a
             # server answer a range it does not understand.
             request.scope["headers"] = [(key, value) for key, value in request.scope["headers"]
                                         if key != b"range"]
         except RangeNotSatisfiable:
-            # With If-Range, whether the range applies at all is the response's to decide.
-            if "if-range" not in request.headers:
-                raise RangeOutsideFile(f"The file has {size} bytes; no range asked for lies "
-                                       "within them.",
-                                       headers={"Content-Range": f"bytes */{size}"}) from None
-    mime = MEDIA_TYPES[name.rsplit(".", 1)[1]]
-    return FileResponse(
-        path,
-        media_type=mime,
-        headers={"Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*"},
-    )
+            # An If-Range naming another version of the file asks for all of it (200).
+            if_range = request.headers.get("if-range")
+            if if_range is None or response._should_use_range(if_range):
+                raise RangeOutsideFile(f"The file has {stat.st_size} bytes; no range asked "
+                                       "for lies within them.",
+                                       headers={"Content-Range": f"bytes */{stat.st_size}"}
+                                       ) from None
+    return response

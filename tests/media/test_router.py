@@ -49,6 +49,22 @@ class TestRangeRequests:
         assert response.headers["content-range"] == f"bytes */{track['bytes']}"
         assert response.json()["error"] == "RANGE_NOT_SATISFIABLE"
 
+    def test_a_range_past_the_end_of_the_same_file_is_416_with_if_range(self, shared_client,
+                                                                         track):
+        whole = shared_client.get(track["url"])
+        past_end = {"Range": f"bytes={track['bytes'] + 10}-"}
+        for validator in (whole.headers["etag"], whole.headers["last-modified"]):
+            response = shared_client.get(track["url"], headers={**past_end, "If-Range": validator})
+            assert response.status_code == 416
+            assert response.headers["content-range"] == f"bytes */{track['bytes']}"
+            assert response.json()["error"] == "RANGE_NOT_SATISFIABLE"
+
+    def test_if_range_naming_another_version_gets_the_whole_file(self, shared_client, track):
+        response = shared_client.get(track["url"], headers={
+            "Range": f"bytes={track['bytes'] + 10}-", "If-Range": '"another-version"'})
+        assert response.status_code == 200
+        assert len(response.content) == track["bytes"]
+
     @pytest.mark.parametrize("asked", ["items=0-1", "bytes=abc", "bytes=5-3", "bytes="])
     def test_a_range_this_server_does_not_understand_gets_the_whole_file(
         self, shared_client, track, asked
