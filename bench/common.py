@@ -284,6 +284,53 @@ def fresh_database(kind: str) -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+AUTOVACUUM_EVERY_S = 30.0  # as often as autovacuum, with its default 1 min naptime, at most
+
+
+def autovacuum_is_off(database_url: str | None) -> bool:
+    """Whether the PostgreSQL server runs without autovacuum (some test servers do)."""
+    if database_url is None:
+        return False
+    import psycopg
+
+    plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain_url, autocommit=True, connect_timeout=3) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return row is not None and row[0] == "off"
+
+
+@contextlib.contextmanager
+def vacuumed_as_autovacuum_would(database_url: str | None,
+                                 every_s: float = AUTOVACUUM_EVERY_S) -> Iterator[bool]:
+    """On a PostgreSQL server without autovacuum, VACUUM (ANALYZE) the database every
+    `every_s` while the block runs, as autovacuum keeps a live database; yields whether
+    it does. Without it, edits and deletes leave dead rows that every later pull wades
+    through: the load test's mix lost a third of its rate within 150 s."""
+    if not autovacuum_is_off(database_url):
+        yield False
+        return
+    import threading
+
+    import psycopg
+
+    assert database_url is not None
+    plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    stop = threading.Event()
+
+    def vacuum_until_stopped() -> None:
+        with psycopg.connect(plain_url, autocommit=True, connect_timeout=3) as conn:
+            while not stop.wait(every_s):
+                conn.execute("VACUUM (ANALYZE)")
+
+    vacuumer = threading.Thread(target=vacuum_until_stopped, name="bench-vacuum", daemon=True)
+    vacuumer.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        vacuumer.join()
+
+
 def analyze(database_url: str | None) -> None:
     """Gather PostgreSQL's table statistics, as autovacuum does on a live database once a
     table has changed by a tenth. A throw-away database measured at once would still have

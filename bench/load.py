@@ -16,7 +16,9 @@ Each device loops until the time is up, one request at a time (a closed loop; ad
 - 5 %: load the app page or one of its shell assets.
 Reported: requests/s, p50/p95/p99 (all and per kind), error rate (HTTP >= 400 or socket
 error); baseline: the same generator and devices against the raw ASGI ceiling endpoint of
-the same server, just before the mix. Afterwards every device drains its outbox, and for
+the same server, just before the mix. On a PostgreSQL server that runs without autovacuum,
+the database is vacuumed and analyzed every 30 s meanwhile, as autovacuum keeps a live
+one (the mix's first figure says so). Afterwards every device drains its outbox, and for
 each account a fresh device pulls everything from scratch: the server's live records must
 equal exactly what that account's devices created and did not delete, field for field.
 Figures: lost (expected, missing), duplicated (an id twice in the pull), unexpected (live
@@ -41,6 +43,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
+    AUTOVACUUM_EVERY_S,
     CSRF_HEADERS,
     Figure,
     database_kinds,
@@ -55,6 +58,7 @@ from bench.common import (  # noqa: E402
     put,
     register,
     running_server,
+    vacuumed_as_autovacuum_would,
     write_json,
 )
 
@@ -286,7 +290,7 @@ def run(quick: bool = False, duration_s: float | None = None, devices: int | Non
     if not kinds:
         return {"figures": [], "skipped": skipped}
     with fresh_database(database) as url, running_server(url, voice=voice) as server:
-        with on_client_core():
+        with vacuumed_as_autovacuum_would(url) as vacuumed, on_client_core():
             outcome = asyncio.run(_drive(server.url, accounts, devices, duration_s,
                                          baseline_s, think_ms / 1000))
         server_errors = server.server_errors()
@@ -300,8 +304,9 @@ def run(quick: bool = False, duration_s: float | None = None, devices: int | Non
     checks = outcome["reconcile"]
     section = f"load {database}"
     figures = [
-        Figure(section, f"mix, {devices} devices / {accounts} accounts", total["rps"], "req/s",
-               ceiling["rps"], "ceiling"),
+        Figure(section, f"mix, {devices} devices / {accounts} accounts"
+               + (f", vacuumed every {AUTOVACUUM_EVERY_S:.0f} s" if vacuumed else ""),
+               total["rps"], "req/s", ceiling["rps"], "ceiling"),
         Figure(section, "mix p50", total["p50_ms"], "ms", ceiling["p50_ms"], "ceiling"),
         Figure(section, "mix p95", total["p95_ms"], "ms", ceiling["p95_ms"], "ceiling"),
         Figure(section, "mix p99", total["p99_ms"], "ms", ceiling["p99_ms"], "ceiling"),
@@ -329,7 +334,8 @@ def run(quick: bool = False, duration_s: float | None = None, devices: int | Non
             "ceiling": ceiling, "drain_errors": dict(outcome["drain"].errors),
             "settings": {"duration_s": duration_s, "devices": devices, "accounts": accounts,
                          "think_ms": think_ms, "baseline_s": baseline_s,
-                         "database": database}}
+                         "database": database,
+                         "vacuumed_every_s": AUTOVACUUM_EVERY_S if vacuumed else None}}
 
 
 def main() -> None:

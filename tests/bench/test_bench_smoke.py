@@ -8,6 +8,7 @@ import io
 import json
 import math
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -133,3 +134,33 @@ def test_lighthouse_runs_again_only_when_it_says_so(monkeypatch: pytest.MonkeyPa
     outcomes[:] = [lighthouse.LighthouseFailed("lighthouse exited with 1: Unable to connect")]
     with pytest.raises(lighthouse.LighthouseFailed, match="Unable to connect"):
         lighthouse.scores("http://app")
+
+
+def test_without_autovacuum_the_benchmark_vacuums_as_it_would() -> None:
+    from bench.common import (
+        autovacuum_is_off,
+        fresh_database,
+        postgres_available,
+        vacuumed_as_autovacuum_would,
+    )
+
+    if not postgres_available():
+        if IN_CI:
+            pytest.fail("PostgreSQL is required in CI")
+        pytest.skip("PostgreSQL is not running")
+    import psycopg
+
+    def last_vacuums(plain_url: str) -> set[str]:
+        with psycopg.connect(plain_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT relname FROM pg_stat_user_tables "
+                                "WHERE last_vacuum IS NOT NULL").fetchall()
+        return {name for name, in rows}
+
+    with fresh_database("postgres") as url:
+        assert url is not None
+        plain_url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        off = autovacuum_is_off(url)
+        with vacuumed_as_autovacuum_would(url, every_s=0.2) as vacuumed:
+            time.sleep(1.5)  # several turns of the vacuumer
+        assert vacuumed == off  # a server with autovacuum keeps its own database
+        assert ("rest" in last_vacuums(plain_url)) == off
