@@ -4,6 +4,7 @@ import gc
 import logging
 import mimetypes
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from app.auth.passwords import PasswordHashing
 from app.auth.rate_limit import AddressBudget, make_counter, make_render_budget, make_throttle
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
-from app.db import make_engine, make_session_slots
+from app.db import make_engine, make_session_slots, warn_if_autovacuum_is_off
 from app.errors import UnexpectedErrorAnswers, install_error_handlers
 from app.health.router import router as health_router
 from app.history.router import router as history_router
@@ -93,6 +94,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         app.state.polls = listening_polls = PostgresPolls(engine)
         app.state.postgres_pushes = PostgresPushes(engine, app.state.direct_statements)
+        # On a thread: a database down at start-up must not hold the start.
+        threading.Thread(target=warn_if_autovacuum_is_off, args=(engine,),
+                         name="autovacuum-check", daemon=True).start()
     app.state.vapid_key = load_vapid_key(
         settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None,
         settings.data_dir)
