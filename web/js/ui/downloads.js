@@ -1,6 +1,6 @@
 // Downloads: the sessions saved on this device, the space they take, and removing one.
 import { listSaved, removeSaved, storageEstimate } from '../offline.js';
-import { bytes, dateTime, esc, sessionSummary, toast } from './dom.js';
+import { bytes, dateTime, esc, plural, sessionSummary, toast } from './dom.js';
 
 export const title = 'Saved sessions';
 
@@ -41,7 +41,7 @@ export async function render(root, ctx) {
     const total = saved.reduce((sum, r) => sum + (r.bytes || 0), 0);
     const usage = root.querySelector('#usage');
     usage.innerHTML = `
-      <p class="list-item-title">${saved.length} saved ${saved.length === 1 ? 'session' : 'sessions'} · ${esc(bytes(total))}</p>
+      <p class="list-item-title">${plural(saved.length, 'saved session', 'saved sessions')} · ${esc(bytes(total))}</p>
       ${estimate?.quota ? `<progress max="${estimate.quota}" value="${estimate.usage}" aria-label="Storage used"></progress>
       <p class="small muted">This app uses ${esc(bytes(estimate.usage))} of the ${esc(bytes(estimate.quota))} the browser allows.</p>` : ''}
       ${persisted ? `<p class="small muted">${esc(persisted)}</p>` : ''}`;

@@ -1,7 +1,7 @@
 // A month calendar of rest days. Days are local days (see stats.js); the grid is a table,
 // so screen readers announce weekday and date, and each rest day says how long it was.
 import { addDays, firstDayOfWeek, weekday, wholeMinutes } from '../stats.js';
-import { esc } from './dom.js';
+import { esc, plural } from './dom.js';
 
 const monthTitle = (month) => new Date(`${month}-01T12:00:00Z`)
   .toLocaleDateString(undefined, { month: 'long', year: 'numeric', timeZone: 'UTC' });
@@ -29,7 +29,7 @@ function weekdayHeads(firstDay) {
 function dayCell(key, byDay, today) {
   const day = byDay.get(key);
   const minutes = day ? wholeMinutes(day.seconds) : 0;
-  const label = day ? `${fullDate(key)}: ${day.count} ${day.count === 1 ? 'rest' : 'rests'}, ${minutes} min` : fullDate(key);
+  const label = day ? `${fullDate(key)}: ${plural(day.count, 'rest', 'rests')}, ${minutes} min` : fullDate(key);
   const classes = ['cal-day', day ? 'cal-rested' : '', key === today ? 'cal-today' : ''].filter(Boolean).join(' ');
   return `<td class="${classes}"${key === today ? ' aria-current="date"' : ''}>
     <span aria-hidden="true">${Number(key.slice(8))}</span><span class="visually-hidden">${esc(label)}</span></td>`;
@@ -54,7 +54,7 @@ function summary(month, byDay) {
   const days = [...byDay.entries()].filter(([key]) => key.startsWith(month));
   if (!days.length) return `No rests in ${monthName(month)}.`;
   const minutes = wholeMinutes(days.reduce((sum, [, d]) => sum + d.seconds, 0));
-  return `You rested on ${days.length} ${days.length === 1 ? 'day' : 'days'} in ${monthName(month)}, ${minutes} min in all.`;
+  return `You rested on ${plural(days.length, 'day', 'days')} in ${monthName(month)}, ${minutes} min in all.`;
 }
 
 // Draws the calendar into `container` and wires its month buttons; returns nothing to clean up.
