@@ -1,5 +1,6 @@
 """One error envelope for every failure: {"error": "UPPER_SNAKE_CODE", "detail": "..."}."""
 
+import contextlib
 import logging
 from typing import Any
 
@@ -127,8 +128,9 @@ class UnexpectedErrorAnswers:
 
     Installed inside the security headers and the request middleware, so that the 500
     carries both, as every answer does (FastAPI's own last-resort handler sits outside
-    all middleware). Nothing is raised on to the server: the answer is complete, and the
-    client's kept-alive connection stays usable. An error after the answer has started
+    the other middleware, and app.main.RestGuideApp answers for the two in front).
+    Nothing is raised on to the server: the answer is complete, and the client's
+    kept-alive connection stays usable. An error after the answer has started
     can only go on up. (FastAPI's exception telemetry, outside, no longer sees these
     errors: the app turns it off.)
     """
@@ -154,6 +156,15 @@ class UnexpectedErrorAnswers:
                 raise
             answer = await _unexpected_error(Request(scope), exc)
             await answer(scope, receive, send)
+
+
+async def answer_bug(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Log a bug and answer it with the 500 envelope, for code outside FastAPI's own 500
+    page (app.main.RestGuideApp); the caller raises it on to the server all the same."""
+    answer = await _unexpected_error(Request(scope), exc)
+    # Where the answer had begun, the server refuses another start: it ends the connection.
+    with contextlib.suppress(Exception):
+        await answer(scope, receive, send)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

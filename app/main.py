@@ -20,7 +20,7 @@ from app.auth.rate_limit import AddressBudget, make_counter, make_render_budget,
 from app.auth.router import router as auth_router
 from app.config import APP_VERSION, Settings, get_settings
 from app.db import make_engine, make_session_slots, warn_if_autovacuum_is_off
-from app.errors import UnexpectedErrorAnswers, install_error_handlers
+from app.errors import UnexpectedErrorAnswers, answer_bug, install_error_handlers
 from app.health.router import router as health_router
 from app.history.router import router as history_router
 from app.media.router import router as media_router
@@ -154,24 +154,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 class RestGuideApp(FastAPI):
     """FastAPI, with the outermost middleware in front of the layers FastAPI puts around
-    every app (its 500 page, its telemetry and body-limit hooks, which this app leaves
-    unused). A poll with nothing new, answered from memory there, passes five layers
+    every app (its 500 page, and its telemetry and body-limit hooks, which this app
+    leaves unused). A poll with nothing new, answered from memory there, passes five layers
     fewer: 4 to 5 % more polls a second at 50 connections, on the request every device
     sends every few seconds.
 
-    What is in front holds no handler of its own: a bug there goes up to uvicorn's 500,
-    where every layer after it has FastAPI's.
+    A bug in what is in front is answered here as FastAPI's 500 page would answer it: the
+    JSON envelope, logged, then raised on to the server.
     """
 
     front: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # as Starlette sets it, for what is in front to read
-        await self.front(scope, receive, send)
+        try:
+            await self.front(scope, receive, send)
+        except Exception as exc:
+            if scope["type"] == "http" and scope.get(_ANSWERED_BELOW) is not exc:
+                await answer_bug(scope, receive, send, exc)
+            raise
 
     async def layered(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app as FastAPI runs it: its own layers, the middleware, the routes."""
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            scope[_ANSWERED_BELOW] = exc  # by FastAPI's 500 page, which raises it on
+            raise
+
+
+_ANSWERED_BELOW = "crg.answered_below"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
