@@ -1,8 +1,9 @@
 """The operator hears at start-up when PostgreSQL runs without autovacuum."""
 
+import contextlib
 import logging
-import time
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,14 +42,37 @@ def test_a_database_out_of_reach_at_start_up_is_left_to_the_readiness_check(
     assert not warned(caplog)
 
 
+class _Server:
+    """An engine whose server answers `SHOW autovacuum` with `setting`."""
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator["_Server"]:
+        yield self
+
+    def exec_driver_sql(self, sql: str) -> "_Server":
+        assert sql == "SHOW autovacuum"
+        return self
+
+    def scalar(self) -> str:
+        return self.setting
+
+
+@pytest.mark.parametrize(("setting", "warns"), [("off", True), ("on", False)])
+def test_only_a_server_without_autovacuum_is_warned_of(
+        setting: str, warns: bool, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.db"):
+        warn_if_autovacuum_is_off(_Server(setting))  # type: ignore[arg-type]
+    assert warned(caplog) == warns
+
+
 def test_the_app_checks_as_it_starts(postgres_url: str,  # noqa: F811
                                      make_app_settings: Callable[..., Settings],
-                                     caplog: pytest.LogCaptureFixture) -> None:
-    off = server_autovacuum_is_off(postgres_url)
-    with caplog.at_level(logging.WARNING, logger="app.db"), \
-            TestClient(create_app(make_app_settings(database_url=postgres_url))) as client:
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = threading.Event()
+    monkeypatch.setattr("app.main.warn_if_autovacuum_is_off", lambda _engine: checked.set())
+    with TestClient(create_app(make_app_settings(database_url=postgres_url))) as client:
         assert client.get("/api/health").status_code == 200
-        deadline = time.monotonic() + 5
-        while off and not warned(caplog) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the check runs on a thread of its own
-        assert warned(caplog) == off
+        assert checked.wait(5)  # on a thread of its own
