@@ -301,13 +301,15 @@ def autovacuum_is_off(database_url: str | None) -> bool:
 
 @contextlib.contextmanager
 def vacuumed_as_autovacuum_would(database_url: str | None,
-                                 every_s: float = AUTOVACUUM_EVERY_S) -> Iterator[bool]:
+                                 every_s: float = AUTOVACUUM_EVERY_S) -> Iterator[list[float]]:
     """On a PostgreSQL server without autovacuum, VACUUM (ANALYZE) the database every
-    `every_s` while the block runs, as autovacuum keeps a live database; yields whether
-    it does. Without it, edits and deletes leave dead rows that every later pull wades
-    through: the load test's mix lost a third of its rate within 150 s."""
+    `every_s` while the block runs, as autovacuum keeps a live database. Yields the list
+    of when each vacuum ended (empty where none ran); a vacuum's failure is raised once
+    the block ends. Without them, edits and deletes leave dead rows that every later pull
+    wades through: the load test's mix lost a third of its rate within 150 s."""
+    done: list[float] = []
     if not autovacuum_is_off(database_url):
-        yield False
+        yield done
         return
     import threading
 
@@ -316,19 +318,26 @@ def vacuumed_as_autovacuum_would(database_url: str | None,
     assert database_url is not None
     plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
     stop = threading.Event()
+    failures: list[BaseException] = []
 
     def vacuum_until_stopped() -> None:
-        with psycopg.connect(plain_url, autocommit=True, connect_timeout=3) as conn:
-            while not stop.wait(every_s):
-                conn.execute("VACUUM (ANALYZE)")
+        try:
+            with psycopg.connect(plain_url, autocommit=True, connect_timeout=3) as conn:
+                while not stop.wait(every_s):
+                    conn.execute("VACUUM (ANALYZE)")
+                    done.append(time.monotonic())
+        except BaseException as error:  # noqa: BLE001  (raised in the caller's thread)
+            failures.append(error)
 
     vacuumer = threading.Thread(target=vacuum_until_stopped, name="bench-vacuum", daemon=True)
     vacuumer.start()
     try:
-        yield True
+        yield done
     finally:
         stop.set()
         vacuumer.join()
+    if failures:
+        raise failures[0]
 
 
 def analyze(database_url: str | None) -> None:

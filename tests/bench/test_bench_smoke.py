@@ -162,5 +162,5 @@ def test_without_autovacuum_the_benchmark_vacuums_as_it_would() -> None:
         off = autovacuum_is_off(url)
         with vacuumed_as_autovacuum_would(url, every_s=0.2) as vacuumed:
             time.sleep(1.5)  # several turns of the vacuumer
-        assert vacuumed == off  # a server with autovacuum keeps its own database
+        assert (len(vacuumed) >= 2) == off  # a server with autovacuum keeps its own
         assert ("rest" in last_vacuums(plain_url)) == off
