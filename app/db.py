@@ -125,7 +125,8 @@ def warn_if_autovacuum_is_off(engine: Engine) -> None:
     try:
         with engine.connect() as connection:
             setting = connection.exec_driver_sql("SHOW autovacuum").scalar()
-    except Exception:  # noqa: BLE001  (a database down at start-up: readiness tells)
+    except Exception as error:  # noqa: BLE001  (a database down at start-up: readiness tells)
+        log.debug("autovacuum setting not read: %s", type(error).__name__)
         return
     if setting == "off":
         log.warning("PostgreSQL runs with autovacuum off: sync reads slow down as rests "
