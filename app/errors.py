@@ -1,6 +1,5 @@
 """One error envelope for every failure: {"error": "UPPER_SNAKE_CODE", "detail": "..."}."""
 
-import contextlib
 import logging
 from typing import Any
 
@@ -154,17 +153,14 @@ class UnexpectedErrorAnswers:
         except Exception as exc:
             if started:
                 raise
-            answer = await _unexpected_error(Request(scope), exc)
-            await answer(scope, receive, send)
+            await answer_bug(scope, receive, send, exc)
 
 
 async def answer_bug(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-    """Log a bug and answer it with the 500 envelope, for code outside FastAPI's own 500
-    page (app.main.RestGuideApp); the caller raises it on to the server all the same."""
+    """Log a bug and answer it with the 500 envelope (for middleware: the handlers answer
+    the routes' bugs)."""
     answer = await _unexpected_error(Request(scope), exc)
-    # Where the answer had begun, the server refuses another start: it ends the connection.
-    with contextlib.suppress(Exception):
-        await answer(scope, receive, send)
+    await answer(scope, receive, send)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,6 @@
 """The app factory: settings in, a ready FastAPI app out."""
 
+import contextlib
 import gc
 import logging
 import mimetypes
@@ -171,7 +172,10 @@ class RestGuideApp(FastAPI):
             await self.front(scope, receive, send)
         except Exception as exc:
             if scope["type"] == "http" and scope.get(_ANSWERED_BELOW) is not exc:
-                await answer_bug(scope, receive, send, exc)
+                # Where the answer had begun, the server refuses another start, and ends
+                # the connection once this is raised on.
+                with contextlib.suppress(Exception):
+                    await answer_bug(scope, receive, send, exc)
             raise
 
     async def layered(self, scope: Scope, receive: Receive, send: Send) -> None:
