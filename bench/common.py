@@ -284,6 +284,11 @@ def fresh_database(kind: str) -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def libpq_url(database_url: str) -> str:
+    """The app's SQLAlchemy URL as psycopg connects to it directly."""
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 AUTOVACUUM_EVERY_S = 30.0  # as often as autovacuum, with its default 1 min naptime, at most
 
 
@@ -293,7 +298,7 @@ def autovacuum_is_off(database_url: str | None) -> bool:
         return False
     import psycopg
 
-    plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    plain_url = libpq_url(database_url)
     with psycopg.connect(plain_url, autocommit=True, connect_timeout=3) as conn:
         row = conn.execute("SHOW autovacuum").fetchone()
     return row is not None and row[0] == "off"
@@ -316,7 +321,7 @@ def vacuumed_as_autovacuum_would(database_url: str | None,
     import psycopg
 
     assert database_url is not None
-    plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    plain_url = libpq_url(database_url)
     stop = threading.Event()
     failures: list[BaseException] = []
 
@@ -349,7 +354,7 @@ def analyze(database_url: str | None) -> None:
         return  # SQLite plans without statistics: keys and indexes as declared
     import psycopg
 
-    plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    plain_url = libpq_url(database_url)
     with psycopg.connect(plain_url, autocommit=True, connect_timeout=3) as conn:
         conn.execute("ANALYZE")
 

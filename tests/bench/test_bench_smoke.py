@@ -140,6 +140,7 @@ def test_without_autovacuum_the_benchmark_vacuums_as_it_would() -> None:
     from bench.common import (
         autovacuum_is_off,
         fresh_database,
+        libpq_url,
         postgres_available,
         vacuumed_as_autovacuum_would,
     )
@@ -158,7 +159,7 @@ def test_without_autovacuum_the_benchmark_vacuums_as_it_would() -> None:
 
     with fresh_database("postgres") as url:
         assert url is not None
-        plain_url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        plain_url = libpq_url(url)
         off = autovacuum_is_off(url)
         with vacuumed_as_autovacuum_would(url, every_s=0.2) as vacuumed:
             time.sleep(1.5)  # several turns of the vacuumer
