@@ -24,6 +24,10 @@ statements are cold). Then PostgreSQL's statistics are gathered, as autovacuum k
 on a live database.
 Each endpoint runs at 1 and 50 connections, interleaved with the ceiling `repeats` times;
 medians are reported. Goals: reads >= 0.5x the ceiling; p99 < 50 ms at 50 connections.
+Each endpoint's CPU time per request is reported too: the server process's (against the
+ceiling's), and on PostgreSQL the database server's. On a shared machine whose speed
+moves from minute to minute, rates and latencies move with it, and CPU time much less:
+it compares two versions of the code where the rates cannot.
 """
 
 import argparse
@@ -49,6 +53,7 @@ from bench.common import (  # noqa: E402
     make_rest,
     median,
     pinned,
+    postgres_cpu_seconds,
     print_table,
     put,
     register,
@@ -130,6 +135,8 @@ def measure_database(kind: str, connections: list[int], duration_s: float, repea
                      voice: bool) -> tuple[dict[str, dict[int, list[dict]]], int]:
     runs: dict[str, dict[int, list[dict]]] = {ep: {c: [] for c in connections}
                                                for ep in ENDPOINTS}
+    # On SQLite the database's work is the server process's own.
+    database_cpu = postgres_cpu_seconds if kind == "postgres" else lambda: 0.0
     with fresh_database(kind) as url, running_server(url, voice=voice) as server:
         settings = _prepare(server.url, max(connections))
         for endpoint in ENDPOINTS:  # warm, unrecorded (see the module's doc)
@@ -139,9 +146,12 @@ def measure_database(kind: str, connections: list[int], duration_s: float, repea
         for conns in connections:
             for _ in range(repeats):
                 for endpoint in ENDPOINTS:  # interleaved, so drift hits all alike
-                    runs[endpoint][conns].append(
-                        run_wrk(server.url + settings[endpoint]["path"], conns, duration_s,
-                                _wrk_env(settings[endpoint])))
+                    server_before, database_before = server.cpu_seconds(), database_cpu()
+                    figures = run_wrk(server.url + settings[endpoint]["path"], conns,
+                                      duration_s, _wrk_env(settings[endpoint]))
+                    figures["server_cpu_s"] = server.cpu_seconds() - server_before
+                    figures["database_cpu_s"] = database_cpu() - database_before
+                    runs[endpoint][conns].append(figures)
         server_errors = server.server_errors()
     return runs, server_errors
 
@@ -154,7 +164,13 @@ def _wrk_env(settings: dict[str, str]) -> dict[str, str]:
 
 
 def _summary(samples: list[dict]) -> dict[str, float]:
+    requests = sum(s["requests"] for s in samples)
     return {
+        # Per request, in ms: steady where a busy machine moves the rates and latencies.
+        "server_cpu_ms": 1000 * sum(s["server_cpu_s"] for s in samples) / requests
+        if requests else float("inf"),
+        "database_cpu_ms": 1000 * sum(s["database_cpu_s"] for s in samples) / requests
+        if requests else float("inf"),
         "rps": median([s["rps"] for s in samples]),
         "p50_ms": median([s["p50_ms"] for s in samples]),
         "p99_ms": median([s["p99_ms"] for s in samples]),
@@ -188,6 +204,12 @@ def figures_for(kind: str, runs: dict[str, dict[int, list[dict]]]) -> list[Figur
                 goal=f"< {P99_GOAL_MS:.0f} ms" if conns >= 50 else "",
                 met=s["p99_ms"] < P99_GOAL_MS if conns >= 50 else None,
             ))
+            figures.append(Figure(section, f"{label} server CPU per request",
+                                  s["server_cpu_ms"], "ms", ceiling["server_cpu_ms"],
+                                  "ceiling"))
+            if kind == "postgres":
+                figures.append(Figure(section, f"{label} PostgreSQL CPU per request",
+                                      s["database_cpu_ms"], "ms"))
     errors = sum(_summary(runs[ep][c])["errors"] for ep in ENDPOINTS for c in runs[ep])
     figures.append(Figure(section, "errors (non-2xx, socket)", errors, "count",
                           goal="0", met=errors == 0))

@@ -153,6 +153,30 @@ def on_client_core() -> Iterator[None]:
 
 # -- servers -----------------------------------------------------------------------------
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, from /proc (every thread's); 0 once it
+    has gone. CPU time holds still where throughput moves with a busy, shared machine."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
+    user, system = int(fields[11]), int(fields[12])
+    return (user + system) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine so far: the backends
+    serving the benchmark's connections, and the WAL writer and others working for them."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().startswith("postgres"):
+                    total += process_cpu_seconds(int(entry.name))
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -210,6 +234,11 @@ class BenchServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("the benchmark server did not become healthy in 60 s")
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far, every thread's (Linux)."""
+        assert self.process is not None
+        return process_cpu_seconds(self.process.pid)
 
     def server_errors(self) -> int:
         """5xx answers and unhandled exceptions the server logged so far.

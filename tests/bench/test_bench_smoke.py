@@ -7,6 +7,7 @@ traffic, the server holds exactly what the devices made, 0 lost and 0 duplicated
 import io
 import json
 import math
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import api, lighthouse, load, sync
-from bench.common import Figure, make_rest, print_table, write_json
+from bench.common import Figure, make_rest, print_table, process_cpu_seconds, write_json
 from tests.conftest import IN_CI
 
 
@@ -77,6 +78,16 @@ def test_api_bench_measures_each_endpoint_against_the_ceiling() -> None:
     assert routines.value > 0 and routines.baseline == ceiling.value
     assert figures["api sqlite: GET /api/routines c1 p99"].unit == "ms"
     assert figures["api sqlite: errors (non-2xx, socket)"].value == 0
+    # The server's CPU per request: some, and under a second for a list of routines.
+    cpu = figures["api sqlite: GET /api/routines c1 server CPU per request"]
+    assert 0 < cpu.value < 1000 and cpu.baseline is not None and cpu.baseline > 0
+
+
+def test_cpu_time_is_read_for_a_process_and_is_zero_once_it_has_gone() -> None:
+    own = process_cpu_seconds(os.getpid())
+    sum(range(10_000_000))  # some CPU of this very process (the clock ticks in 10 ms)
+    assert process_cpu_seconds(os.getpid()) > own > 0
+    assert process_cpu_seconds(2**22 + 1) == 0.0  # past Linux's highest pid
 
 
 LIGHTHOUSE_READY = lighthouse.missing_tools() is None and lighthouse.lighthouse_bin().exists()
