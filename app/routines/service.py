@@ -1,11 +1,13 @@
 """Routines and their session scripts: compile, render once, serve warm from memory."""
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import anyio
@@ -43,6 +45,10 @@ from app.routines.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+# Beside the media files: one empty file per session rendered on SQLite, its lock across
+# the workers of one host (the media router serves only names of sha256 and extension).
+RENDER_LOCKS = ".render-locks"
 
 
 class TooManyNewSessions(AppError):
@@ -146,35 +152,50 @@ class SessionScripts:
     def _load_or_render(
         self, db: Session, routine: Routine, options: SessionOptions, version: str, address: str
     ) -> bytes:
+        with self._rendering_alone(db, version):
+            stored = db.get(RenderedSession, version)
+            if stored is not None:
+                return stored.script_json.encode()
+            self._spend_render(address)
+            try:
+                with observe_render(routine.id, options.cues):
+                    body = self._render(db, routine, options, version)
+                # Should another process have stored it all the same (one whose data
+                # directory is not this one's, on the same SQLite file), its row stays.
+                db.execute(insert_unless_taken(db, RenderedSession, "version").values(
+                    version=version,
+                    routine_id=routine.id,
+                    minutes=options.minutes,
+                    cue_density=options.cues,
+                    prep_s=options.prep_s,
+                    script_json=body.decode(),
+                    created_at=utc_now(),
+                ))
+                # Committed here, under the locks: whoever asks next (this process or
+                # another) finds it stored, and this process remembers only what every
+                # instance can serve.
+                db.commit()
+            except BaseException:
+                if self.budget is not None:
+                    self.budget.refund(address)  # a render that failed cost the address nothing
+                raise
+            return body
+
+    @contextlib.contextmanager
+    def _rendering_alone(self, db: Session, version: str) -> Iterator[None]:
+        """Other instances and workers asking for the same new session wait here until it
+        is stored, instead of rendering it again and charging it to their address too."""
         if db.get_bind().dialect.name == "postgresql":
-            # Other instances wait here instead of rendering the same session again.
+            # Held until db's transaction ends (the commit of the render, or its rollback).
             db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(version[:15], 16)})
-        stored = db.get(RenderedSession, version)
-        if stored is not None:
-            return stored.script_json.encode()
-        self._spend_render(address)
-        try:
-            with observe_render(routine.id, options.cues):
-                body = self._render(db, routine, options, version)
-            # Workers sharing a SQLite file have no lock across processes: one that rendered
-            # the same session meanwhile stored it first, and its row stays.
-            db.execute(insert_unless_taken(db, RenderedSession, "version").values(
-                version=version,
-                routine_id=routine.id,
-                minutes=options.minutes,
-                cue_density=options.cues,
-                prep_s=options.prep_s,
-                script_json=body.decode(),
-                created_at=utc_now(),
-            ))
-            # Committed here, under the locks: whoever asks next (this process or another)
-            # finds it stored, and this process remembers only what every instance can serve.
-            db.commit()
-        except BaseException:
-            if self.budget is not None:
-                self.budget.refund(address)  # a render that failed cost the address nothing
-            raise
-        return body
+            yield
+            return
+        # Workers sharing a SQLite file share the data directory: a lock file there.
+        locks = self.store.directory / RENDER_LOCKS
+        locks.mkdir(exist_ok=True)
+        with (locks / f"{version}.lock").open("ab") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield  # released as the file closes, whatever happened meanwhile
 
     def _spend_render(self, address: str) -> None:
         if self.budget is None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -104,23 +105,28 @@ class TestAnyInstance:
             ).json()
             assert again == body
 
-    def test_workers_on_one_sqlite_file_rendering_the_same_session_both_answer_it(
+    def test_workers_on_one_sqlite_file_asking_for_the_same_new_session_render_it_once(
         self, tmp_path: Path, speech_cache: Path
     ):
-        # Workers of one host: one data directory, one SQLite file, no lock across them.
+        # Workers of one host: one data directory, one SQLite file.
         settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False)
         params: dict[str, str | int] = {"minutes": 4, "cues": "sparse", "prep": 0}
+        renders = {"routine": "quick-reset", "cue_density": "sparse", "outcome": "ok"}
+        before = REGISTRY.get_sample_value("crg_session_renders_total", renders) or 0
         with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
             start = threading.Barrier(2)
 
             def ask(client: TestClient) -> Response:
-                start.wait()  # both find it unrendered, both render
+                start.wait()  # both find it unrendered
                 return client.get("/api/routines/quick-reset/session", params=params)
 
             with ThreadPoolExecutor(2) as pool:
                 first, second = pool.map(ask, [one, two])
             assert (first.status_code, second.status_code) == (200, 200)
             assert first.json() == second.json()
+            # The second waited for the first's render instead of repeating it (a render
+            # costs seconds of CPU, and is charged to the address that asked).
+            assert REGISTRY.get_sample_value("crg_session_renders_total", renders) == before + 1
             for url in [first.json()["audio"][0]["url"], first.json()["captions_url"]]:
                 assert one.get(url).status_code == two.get(url).status_code == 200
 
