@@ -4,9 +4,9 @@ A device polls every few seconds, and almost every poll finds nothing new. Such 
 is kept by the session's hash (never the cookie) and the question as sent (the query
 string), and given again (ReplayKeptPolls, in app/sync/direct_pull.py) until the
 database changes or the session is due for its daily renewal. What tells of a change is
-the database's own: SqlitePolls asks SQLite's data_version, PostgresPolls listens for
-the notifications that writes to the tables a pull reads send; either one lets all the
-kept answers go at once.
+the database's own: SqlitePolls asks SQLite's data_version, and lets all the kept answers
+go at once; PostgresPolls listens for the notifications that writes to the tables a pull
+reads send, each naming the account written to, and lets go that account's answers.
 """
 
 from dataclasses import dataclass
@@ -29,11 +29,13 @@ PollKey = tuple[str, bytes]
 class KeptPoll:
     body: bytes
     fresh_until: float  # a Unix time: from then on, the session is due for renewal
+    account: int
 
 
 class KeptPolls:
     def __init__(self) -> None:
         self._answers: dict[PollKey, KeptPoll] = {}
+        self._keys_of_account: dict[int, set[PollKey]] = {}
 
     def __contains__(self, key: PollKey) -> bool:
         return key in self._answers
@@ -50,13 +52,30 @@ class KeptPolls:
         if (question is not None and answer is not None and not answer.answer["changes"]
                 and session.renew_until is None):
             self._keep((session.token_hash, question), body,
-                       renewal_due_after(answer.session_expires_at, settings))
+                       renewal_due_after(answer.session_expires_at, settings), session.user_id)
 
-    def _keep(self, key: PollKey, body: bytes, fresh_until: datetime) -> None:
-        # Popped first, so that a kept answer renewed goes to the end of the line.
-        if self._answers.pop(key, None) is None and len(self._answers) >= MAX_KEPT_ANSWERS:
-            del self._answers[next(iter(self._answers))]
-        self._answers[key] = KeptPoll(body, fresh_until.timestamp())
+    def _keep(self, key: PollKey, body: bytes, fresh_until: datetime, account: int) -> None:
+        # Let go first, so that a kept answer renewed goes to the end of the line.
+        if not self._let_go(key) and len(self._answers) >= MAX_KEPT_ANSWERS:
+            self._let_go(next(iter(self._answers)))
+        self._answers[key] = KeptPoll(body, fresh_until.timestamp(), account)
+        self._keys_of_account.setdefault(account, set()).add(key)
+
+    def _let_go(self, key: PollKey) -> bool:
+        kept = self._answers.pop(key, None)
+        if kept is None:
+            return False
+        keys = self._keys_of_account[kept.account]
+        keys.discard(key)
+        if not keys:
+            del self._keys_of_account[kept.account]
+        return True
+
+    def forget_account(self, account: int) -> None:
+        """Let go the answers kept for the sessions of `account`."""
+        for key in self._keys_of_account.pop(account, ()):
+            del self._answers[key]
 
     def clear(self) -> None:
         self._answers.clear()
+        self._keys_of_account.clear()

@@ -16,10 +16,12 @@ connection found dead (the database restarted meanwhile) is replaced and the rea
 once more, as the pool's ping does for pooled connections. Errors go up as SQLAlchemy's
 would, so that a lost database is answered with a 503, as on every route.
 
-An answer with nothing new is kept (app/sync/kept_polls.py) while no instance writes. A
-write to any table a pull reads notifies every listening session at its commit
-(migration 0005); each process listens on a connection of its own and lets all its
-kept answers go at each notification, and at its own pushes before they are answered.
+An answer with nothing new is kept (app/sync/kept_polls.py) while no instance writes to
+its account. A write to any table a pull reads notifies every listening session at its
+commit, naming the accounts it wrote to (migrations 0005 and 0006); each process listens
+on a connection of its own and lets go the kept answers of those accounts at each
+notification, and of the pushing account at its own pushes before they are answered.
+Without that, every poll of every account would be read again after anyone's push.
 Another instance's write goes unseen here for as long as its notification takes to
 come, a few milliseconds: a poll in that moment is told, as a moment earlier, that
 nothing is new, and its next poll brings the change. Kept answers are given only while
@@ -55,13 +57,19 @@ log = logging.getLogger(__name__)
 # Each process keeps up to this many more PostgreSQL connections, opened as polls need
 # them (docs/deployment.md counts them).
 POLL_CONNECTIONS = 4
-# The channel the triggers of migration 0005 notify, on writes to these tables (what a
-# pull reads). A beat, which a listener sends to know that it still hears, carries its
-# own payload; a write's carries none.
+# The channel the triggers of migrations 0005 and 0006 notify, on writes to these tables
+# (what a pull reads). A write's payload names the account written to; a TRUNCATE's is
+# empty (every account). A beat, which a listener sends to know that it still hears,
+# carries its own payload.
 CHANNEL = "sync_changes"
-NOTIFYING_TRIGGERS = tuple(f"{table}_notify_sync_change"
-                           for table in ("user_account", "auth_session", "sync_client", "rest"))
+NOTIFYING_TRIGGERS = tuple(f"{table}_notify_sync_{kind}"
+                           for table in ("user_account", "auth_session", "sync_client", "rest")
+                           for kind in ("change", "truncate"))
+ACCOUNT = "account:"
 BEAT = "beat:"
+# Accounts whose latest write is remembered (for the reads under way); past it, every kept
+# answer goes and the count starts over.
+MAX_ACCOUNTS_REMEMBERED = 100_000
 LISTENER_NAME = "sync write listener"  # as pg_stat_activity shows it
 LISTEN_SQL = f"LISTEN {CHANNEL}"
 TRIGGERS_SQL = "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s) AND tgenabled <> 'D'"
@@ -87,10 +95,13 @@ class PostgresPolls:
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
         self._closed = False
         self._kept = KeptPolls()
-        # Counts the writes heard of (notified, or this process's own pushes), and every
-        # start and end of hearing them: a poll's answer is kept only if the count has
-        # not moved since before its read.
+        # Counts what lets every kept answer go (every start and end of hearing, a write
+        # to no account in particular), and the writes to accounts (notified, or this
+        # process's own pushes), with the count at each account's latest: a poll's answer
+        # is kept only if neither has moved, for its account, since before its read.
         self._changes = 0
+        self._writes = 0
+        self._latest_write_of: dict[int, int] = {}
         self._hearing_until = 0.0  # monotonic; kept answers are given only until then
         self._listener: asyncio.Task[None] | None = None
         self._outage_logged = False
@@ -104,11 +115,12 @@ class PostgresPolls:
                              question: bytes | None = None) -> tuple[LiveSession, bytes]:
         """service.signed_in_pull, for a page after a cookie, on the event loop. With a
         `question` (the query string as sent), an answer with nothing new is kept."""
-        changes = self._changes  # before the read: a write after it moves the count
+        changes, writes = self._changes, self._writes  # before the read, for a write after it
         hashed = cookie_hash(token)
         answer = await self.pull(hashed, client_id, since, limit) if hashed else None
         session, body = service.signed_in_answer(hashed, answer, settings)
-        if changes == self._changes and self.hearing():
+        if (changes == self._changes and self.hearing()
+                and self._latest_write_of.get(session.user_id, 0) <= writes):
             self._kept.offer(question, session, answer, body, settings)
         return session, body
 
@@ -121,14 +133,23 @@ class PostgresPolls:
         """Whether the listener showed, lately enough, that it hears of writes."""
         return monotonic() < self._hearing_until
 
-    def written(self) -> None:
-        """This process wrote: its kept answers go now, not when the notification is back
-        (the push's own device may poll again at once)."""
-        self._changed()
+    def written(self, account: int) -> None:
+        """This process wrote to `account`: its kept answers go now, not when the
+        notification is back (the push's own device may poll again at once)."""
+        self._account_changed(account)
+
+    def _account_changed(self, account: int) -> None:
+        if (len(self._latest_write_of) >= MAX_ACCOUNTS_REMEMBERED
+                and account not in self._latest_write_of):
+            self._changed()
+        self._writes += 1
+        self._latest_write_of[account] = self._writes
+        self._kept.forget_account(account)
 
     def _changed(self) -> None:
         self._changes += 1
         self._kept.clear()
+        self._latest_write_of.clear()  # the reads under way see the count above move
 
     async def _listen(self) -> None:
         while not self._closed:
@@ -171,6 +192,8 @@ class PostgresPolls:
                     if not self.hearing():
                         self._begin_hearing()
                     self._hearing_until = monotonic() + 2 * BEAT_EVERY_S
+                elif (account := _account_named(notify.payload)) is not None:
+                    self._account_changed(account)
                 elif not notify.payload.startswith(BEAT):  # other instances' beats
                     self._changed()
             if not beat_heard:
@@ -259,6 +282,13 @@ class PostgresPolls:
             self._idle[index] = None
             if connection is not None:
                 await close_quietly(connection)
+
+
+def _account_named(payload: str) -> int | None:
+    """The account a write's notification names; None for a write to every account."""
+    if payload.startswith(ACCOUNT) and payload[len(ACCOUNT):].isdigit():
+        return int(payload[len(ACCOUNT):])
+    return None
 
 
 async def close_quietly(connection: psycopg.AsyncConnection[Any] | None) -> None:

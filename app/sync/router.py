@@ -47,7 +47,8 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
     DirectPush, which answers well-formed pushes without routing them)."""
     settings: Settings = request.app.state.settings
 
-    def apply(db: DirectConnection) -> PushResponse:
+    def apply(db: DirectConnection) -> tuple[int, PushResponse]:
+        """The account pushed to, and the push's outcome."""
         session = signed_in(db, token, settings)  # 401 before any other refusal
         if len(body.mutations) > settings.sync_max_mutations:
             raise TooManyMutations(
@@ -57,17 +58,17 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
         outcome = service.push(db, session.user_id, body.client_id, body.mutations,
                                settings.tombstone_keep_days)
         renew(db, session)  # after the push's lock on the user's row, never before
-        return outcome
+        return session.user_id, outcome
 
     # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py);
     # on PostgreSQL they run on the event loop (app/sync/pg_pushes.py); in a database in
     # memory, on a pooled connection. Their statements go straight to the driver.
     writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
                                                     or request.app.state.postgres_pushes)
-    outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
+    account, outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
     polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
     if polls is not None:
-        polls.written()
+        polls.written(account)
     return record_sync_batch(outcome)
 
 

@@ -90,7 +90,7 @@ class SqlitePolls:
             return None
         return self._kept.get(key) if standing else None
 
-    def written(self) -> None:
+    def written(self, account: int) -> None:
         """Nothing to do: the next data_version read tells of this process's writes too."""
 
     def _kept_still_stand(self, connection: sqlite3.Connection) -> bool:

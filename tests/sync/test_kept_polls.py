@@ -325,3 +325,20 @@ def test_kept_answers_are_bounded(
         for device in [*devices[2:], devices[0]]:
             assert _poll(account, device, cookie).status_code == 200
     assert _selects(statements) == 1  # the last two were kept; the first was let go
+
+
+def test_an_account_forgotten_loses_its_answers_only_even_after_evictions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kept_polls, "MAX_KEPT_ANSWERS", 3)
+    kept = kept_polls.KeptPolls()
+    until = datetime.now() + timedelta(days=1)  # noqa: DTZ005 (only its timestamp counts)
+    for session, account in [("a1", 1), ("a2", 1), ("b1", 2), ("c1", 3)]:  # a1 let go
+        kept._keep((session, b"q"), session.encode(), until, account)
+    kept._keep(("a2", b"q"), b"a2 again", until, 1)  # renewed: now the newest
+    kept.forget_account(1)
+    assert [kept.get((s, b"q")) for s in ("a1", "a2", "b1", "c1")] == [None, None, b"b1", b"c1"]
+    kept._keep(("d1", b"q"), b"d1", until, 4)
+    kept._keep(("e1", b"q"), b"e1", until, 5)  # b1 let go, the oldest
+    kept.forget_account(2)  # nothing left of it: no error
+    assert [kept.get((s, b"q")) for s in ("c1", "d1", "e1")] == [b"c1", b"d1", b"e1"]

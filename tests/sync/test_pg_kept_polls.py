@@ -1,5 +1,5 @@
 """PostgreSQL: a poll with nothing new is answered again from memory until any instance
-writes (app/sync/polls.py, the notifications of migration 0005)."""
+writes to its account (app/sync/polls.py, the notifications of migrations 0005 and 0006)."""
 
 import time
 from collections.abc import Callable, Iterator
@@ -11,20 +11,23 @@ from alembic import command
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from app.config import Settings
 from app.main import create_app
 from app.migrate import alembic_config
 from app.sync import polls as polls_module
-from app.sync.polls import LISTENER_NAME, NOTIFYING_TRIGGERS, PostgresPolls
+from app.sync.polls import LISTENER_NAME, NOTIFYING_TRIGGERS, PostgresPolls, _account_named
 from app.sync.service import Pulled
 from tests.auth.helpers import Account, sign_in
 from tests.sql import statements_sent
 from tests.sync.factories import device_with_history, make_rest, new_client_id, put
 
-# Statement-level (no ROW bit), AFTER, on INSERT (4), DELETE (8), UPDATE (16) and
-# TRUNCATE (32): pg_trigger.tgtype.
-AFTER_EACH_WRITING_STATEMENT = 4 | 8 | 16 | 32
+# pg_trigger.tgtype: ROW (1), AFTER (no BEFORE bit), on INSERT (4), DELETE (8), UPDATE (16)
+# and TRUNCATE (32).
+AFTER_EACH_ROW_WRITTEN = 1 | 4 | 8 | 16
+AFTER_EACH_TRUNCATE = 32
+AFTER_EACH_WRITING_STATEMENT = 4 | 8 | 16 | 32  # migration 0005's
 
 
 def _plain(url: str) -> str:
@@ -108,8 +111,16 @@ def _listener_gauge(client: TestClient) -> float | None:
 
 
 def _heard_after(polls: PostgresPolls) -> Callable[[], bool]:
-    changes = polls._changes
-    return lambda: polls._changes != changes
+    """Whether a write was heard of since: to every account, or to one."""
+    changes = polls._changes, polls._writes
+    return lambda: (polls._changes, polls._writes) != changes
+
+
+def _account_id(client: TestClient, account: Account) -> int:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        return int(connection.scalar(text("SELECT id FROM user_account WHERE email = :email"),
+                                     {"email": account.email}))
 
 
 def test_a_poll_with_nothing_new_is_answered_again_without_a_query(
@@ -132,7 +143,7 @@ def test_this_instances_push_shows_at_the_next_poll(instance: TestClient,
     # No notification at all: as if the push's were still on its way back.
     with psycopg.connect(_plain(postgres_url)) as admin:
         for trigger in NOTIFYING_TRIGGERS:
-            table = trigger.removesuffix("_notify_sync_change")
+            table = trigger.rsplit("_notify_sync_", 1)[0]
             admin.execute(f"DROP TRIGGER {trigger} ON {table}")
     _push_one(account, "from the tablet")
     assert _notes(_poll(account, phone, cookie)) == ["from the tablet"]
@@ -166,6 +177,41 @@ def test_a_write_to_any_table_a_pull_reads_lets_the_kept_answers_go(
     assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 1
 
 
+def test_a_push_to_another_account_keeps_this_accounts_answer(
+        instance: TestClient, other_instance: TestClient) -> None:
+    account, phone, cookie = _kept_device(instance)
+    neighbour, their_phone, their_cookie = _kept_device(instance)
+    _push_one(neighbour, "the neighbour's, here")  # this instance's own push
+    assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 0
+    assert _notes(_poll(neighbour, their_phone, their_cookie)) == ["the neighbour's, here"]
+
+    on_the_other = sign_in(other_instance, neighbour.email)  # a write to the neighbour too
+    heard = _heard_after(_polls(instance))
+    _push_one(on_the_other, "the neighbour's, there")
+    _wait_for(heard, "the other instance's write went unheard")
+    assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 0
+    assert "the neighbour's, there" in _notes(_poll(neighbour, their_phone, their_cookie))
+
+
+def test_a_truncate_lets_every_kept_answer_go(instance: TestClient,
+                                              postgres_url: str) -> None:
+    account, phone, cookie = _kept_device(instance)
+    heard = _heard_after(_polls(instance))
+    with psycopg.connect(_plain(postgres_url)) as elsewhere:
+        elsewhere.execute("TRUNCATE sync_client")  # no row to name an account by
+    _wait_for(heard, "the truncate went unheard")
+    assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 1
+
+
+@pytest.mark.parametrize(("payload", "account"), [
+    ("account:42", 42), ("", None), ("account:", None), ("account:4x", None),
+    ("beat:0a1b", None),
+])
+def test_a_notification_names_an_account_or_every_one(payload: str,
+                                                      account: int | None) -> None:
+    assert _account_named(payload) == account
+
+
 def test_a_sign_out_on_another_instance_ends_the_kept_answers(
         instance: TestClient, postgres_url: str) -> None:
     account, phone, cookie = _kept_device(instance)
@@ -197,6 +243,28 @@ def test_an_answer_read_while_a_write_is_heard_is_not_kept(
     assert _other_question(account, cookie).status_code == 200
     monkeypatch.undo()
     assert _reads_of(instance, lambda: _other_question(account, cookie)) == 1
+
+
+@pytest.mark.parametrize(("to_whom", "reads_after"), [("its own", 1), ("another", 0)])
+def test_an_answer_read_while_a_write_to_an_account_is_heard(
+        instance: TestClient, monkeypatch: pytest.MonkeyPatch, to_whom: str,
+        reads_after: int) -> None:
+    account, _phone, cookie = _kept_device(instance)
+    own = _account_id(instance, account)
+    written_to = own if to_whom == "its own" else own + 1_000_000
+    polls = _polls(instance)
+    read = polls.pull
+
+    async def pull_while_a_write_is_heard(*args: object) -> Pulled | None:
+        answer = await read(*args)  # type: ignore[arg-type]
+        polls._account_changed(written_to)  # a write the read may not have seen
+        return answer
+
+    monkeypatch.setattr(polls, "pull", pull_while_a_write_is_heard)
+    assert _other_question(account, cookie).status_code == 200
+    monkeypatch.undo()
+    # Kept only if the write was to another account.
+    assert _reads_of(instance, lambda: _other_question(account, cookie)) == reads_after
 
 
 def test_an_answer_read_while_not_hearing_is_not_kept(
@@ -306,8 +374,12 @@ def test_the_notifying_triggers_come_off_and_back(postgres_url: str) -> None:
                 "SELECT tgname, tgtype FROM pg_trigger WHERE tgname = ANY(%s)",
                 [list(NOTIFYING_TRIGGERS)]).fetchall())
 
-    expected = dict.fromkeys(NOTIFYING_TRIGGERS, AFTER_EACH_WRITING_STATEMENT)
+    expected = {name: AFTER_EACH_TRUNCATE if name.endswith("_truncate")
+                else AFTER_EACH_ROW_WRITTEN for name in NOTIFYING_TRIGGERS}
     assert triggers() == expected
+    command.downgrade(config, "0005")
+    assert triggers() == {name: AFTER_EACH_WRITING_STATEMENT for name in NOTIFYING_TRIGGERS
+                          if name.endswith("_change")}
     command.downgrade(config, "0004")
     assert triggers() == {}
     command.upgrade(config, "head")
