@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -191,11 +192,28 @@ class SessionScripts:
             yield
             return
         # Workers sharing a SQLite file share the data directory: a lock file there.
-        locks = self.store.directory / RENDER_LOCKS
-        locks.mkdir(exist_ok=True)
-        with (locks / f"{version}.lock").open("ab") as lock_file:
+        lock_file = self._render_lock_file(version)
+        if lock_file is None:
+            yield  # unlocked, as before there were locks: the first render stored stays
+            return
+        try:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
-            yield  # released as the file closes, whatever happened meanwhile
+            yield
+        finally:
+            os.close(lock_file)  # and the lock with it, whatever happened meanwhile
+
+    def _render_lock_file(self, version: str) -> int | None:
+        """The session's lock file, opened; None where it cannot be (a directory this
+        process may not write to): a session already stored must still be served."""
+        locks = self.store.directory / RENDER_LOCKS
+        try:
+            locks.mkdir(exist_ok=True)
+            # Read-only is enough to lock, and opens one made by another user.
+            return os.open(locks / f"{version}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as error:
+            log.warning("No render lock (%s): workers may render a new session twice.",
+                        error)
+            return None
 
     def _spend_render(self, address: str) -> None:
         if self.budget is None:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app.main import create_app
+from app.routines.service import RENDER_LOCKS
 from tests.conftest import make_settings
 
 
@@ -129,6 +130,20 @@ class TestAnyInstance:
             assert REGISTRY.get_sample_value("crg_session_renders_total", renders) == before + 1
             for url in [first.json()["audio"][0]["url"], first.json()["captions_url"]]:
                 assert one.get(url).status_code == two.get(url).status_code == 200
+
+    def test_where_no_render_lock_can_be_made_sessions_are_still_served(
+        self, tmp_path: Path, speech_cache: Path, caplog: pytest.LogCaptureFixture
+    ):
+        settings = make_settings(tmp_path / "data", speech_cache, voice_enabled=False)
+        params: dict[str, str | int] = {"minutes": 3, "cues": "bells"}
+        with TestClient(create_app(settings)) as one:
+            (settings.audio_dir / RENDER_LOCKS).write_bytes(b"")  # a file, not a directory
+            rendered = one.get("/api/routines/quick-reset/session", params=params)
+            assert rendered.status_code == 200
+            assert "No render lock" in caplog.text
+        with TestClient(create_app(settings)) as two:  # a new process: from the database
+            assert two.get("/api/routines/quick-reset/session",
+                           params=params).json() == rendered.json()
 
     def test_a_render_whose_commit_failed_is_not_handed_out_from_memory(
         self, tmp_path: Path, speech_cache: Path, monkeypatch: pytest.MonkeyPatch
