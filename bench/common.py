@@ -153,28 +153,46 @@ def on_client_core() -> Iterator[None]:
 
 # -- servers -----------------------------------------------------------------------------
 
-def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far, from /proc (every thread's); 0 once it
-    has gone. CPU time holds still where throughput moves with a busy, shared machine."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of /proc's CPU times
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command's name (which may hold spaces),
+    or None once the process has gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
-    user, system = int(fields[11]), int(fields[12])
-    return (user + system) / os.sysconf("SC_CLK_TCK")
+        return None
+    return stat.rsplit(")", 1)[1].split()
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU time of every PostgreSQL server process on this machine so far: the backends
-    serving the benchmark's connections, and the WAL writer and others working for them."""
-    total = 0.0
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, from /proc (every thread's); 0 once it
+    has gone. CPU time holds still where throughput moves with a busy, shared machine."""
+    fields = _proc_stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of the PostgreSQL servers on this machine so far (None: none runs here):
+    the processes alive, and those gone (backends closed, autovacuum workers done), which
+    their postmaster counts once it has reaped them. Machine-wide: on a machine whose
+    server also serves others, their work counts too."""
+    processes: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().startswith("postgres"):
-                    total += process_cpu_seconds(int(entry.name))
-    return total
+                if (entry / "comm").read_text().strip() == "postgres":
+                    fields = _proc_stat(int(entry.name))
+                    if fields is not None:
+                        processes[int(entry.name)] = fields
+    if not processes:
+        return None
+    ticks = 0
+    for fields in processes.values():
+        ticks += int(fields[11]) + int(fields[12])
+        if int(fields[1]) not in processes:  # a postmaster: its children's, reaped
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,7 +88,29 @@ def test_cpu_time_is_read_for_a_process_and_is_zero_once_it_has_gone() -> None:
     own = process_cpu_seconds(os.getpid())
     sum(range(10_000_000))  # some CPU of this very process (the clock ticks in 10 ms)
     assert process_cpu_seconds(os.getpid()) > own > 0
-    assert process_cpu_seconds(2**22 + 1) == 0.0  # past Linux's highest pid
+    exited = subprocess.Popen(["true"])
+    exited.wait()  # reaped: its pid names no process now
+    assert process_cpu_seconds(exited.pid) == 0.0
+
+
+def test_postgres_cpu_counts_a_backend_that_closed_meanwhile() -> None:
+    from bench.common import PG_ADMIN_URL, postgres_available, postgres_cpu_seconds
+
+    if not postgres_available():
+        if IN_CI:
+            pytest.fail("PostgreSQL is required in CI")
+        pytest.skip("PostgreSQL is not running")
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL) as before_the_window:  # used, then closed within it
+        before_the_window.execute("SELECT count(*) FROM generate_series(1, 2000000)")
+        start = postgres_cpu_seconds()
+        assert start is not None
+        before_the_window.execute("SELECT count(*) FROM generate_series(1, 2000000)")
+    # Its CPU before the window is not taken off, and its CPU within it is counted.
+    time.sleep(0.2)  # the postmaster reaps it
+    used = postgres_cpu_seconds()
+    assert used is not None and used - start > 0.05
 
 
 LIGHTHOUSE_READY = lighthouse.missing_tools() is None and lighthouse.lighthouse_bin().exists()
