@@ -45,7 +45,7 @@ def upgrade() -> None:
             IF before_write IS NOT NULL THEN
                 PERFORM pg_notify('{CHANNEL}', '{ACCOUNT}' || before_write);
             END IF;
-            IF after_write IS DISTINCT FROM before_write THEN
+            IF after_write IS NOT NULL AND after_write IS DISTINCT FROM before_write THEN
                 PERFORM pg_notify('{CHANNEL}', '{ACCOUNT}' || after_write);
             END IF;
             RETURN NULL;

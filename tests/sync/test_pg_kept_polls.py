@@ -193,6 +193,17 @@ def test_a_push_to_another_account_keeps_this_accounts_answer(
     assert "the neighbour's, there" in _notes(_poll(neighbour, their_phone, their_cookie))
 
 
+def test_a_sign_out_of_another_account_keeps_this_accounts_answer(
+        instance: TestClient) -> None:
+    account, phone, cookie = _kept_device(instance)
+    neighbour, their_phone, their_cookie = _kept_device(instance)
+    heard = _heard_after(_polls(instance))
+    assert neighbour.post("/api/auth/logout").status_code in (200, 204)  # a DELETE
+    _wait_for(heard, "the sign-out went unheard")
+    assert _reads_of(instance, lambda: _poll(account, phone, cookie)) == 0
+    assert _poll(neighbour, their_phone, their_cookie).status_code == 401
+
+
 def test_a_truncate_lets_every_kept_answer_go(instance: TestClient,
                                               postgres_url: str) -> None:
     account, phone, cookie = _kept_device(instance)
