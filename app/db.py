@@ -117,17 +117,22 @@ def _ping_if_idle(dialect: Dialect, dbapi_connection: Any, record: Any, _proxy: 
         raise DisconnectionError() from error
 
 
-def warn_if_autovacuum_is_off(engine: Engine) -> None:
+def warn_if_autovacuum_is_off(engine: Engine, retry_every_s: float | None = None) -> None:
     """Warn the operator of a PostgreSQL server that runs without autovacuum: every edit
     and delete of a rest leaves a dead row that later pulls wade through, and the planner
     keeps its first statistics. Measured under the load test's mix, the rate fell by a
-    third within 150 s."""
-    try:
-        with engine.connect() as connection:
-            setting = connection.exec_driver_sql("SHOW autovacuum").scalar()
-    except Exception as error:  # noqa: BLE001  (a database down at start-up: readiness tells)
-        log.debug("autovacuum setting not read: %s", type(error).__name__)
-        return
+    third within 150 s. A database out of reach is asked again every `retry_every_s`
+    (None: not again), as an app often starts before its database."""
+    while True:
+        try:
+            with engine.connect() as connection:
+                setting = connection.exec_driver_sql("SHOW autovacuum").scalar()
+            break
+        except Exception as error:  # noqa: BLE001  (a database down: readiness tells)
+            log.debug("autovacuum setting not read: %s", type(error).__name__)
+            if retry_every_s is None:
+                return
+            time.sleep(retry_every_s)
     if setting == "off":
         log.warning("PostgreSQL runs with autovacuum off: sync reads slow down as rests "
                     "are edited and deleted. Turn it on, or VACUUM (ANALYZE) often.")

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 # Objects made and not yet freed before the collector looks for cycles (see lifespan).
 YOUNG_COLLECTION_THRESHOLD = 10_000
+# A database out of reach as the app starts is asked of its autovacuum again this often.
+AUTOVACUUM_CHECK_RETRY_S = 30.0
 
 # Slim images lack these, and StaticFiles would send text/plain.
 for mime, ext in (("audio/mp4", ".m4a"), ("audio/webm", ".webm"), ("text/vtt", ".vtt"),
@@ -96,7 +98,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.polls = listening_polls = PostgresPolls(engine)
         app.state.postgres_pushes = PostgresPushes(engine, app.state.direct_statements)
         # On a thread: a database down at start-up must not hold the start.
-        threading.Thread(target=warn_if_autovacuum_is_off, args=(engine,),
+        threading.Thread(target=warn_if_autovacuum_is_off,
+                         args=(engine, AUTOVACUUM_CHECK_RETRY_S),
                          name="autovacuum-check", daemon=True).start()
     app.state.vapid_key = load_vapid_key(
         settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None,

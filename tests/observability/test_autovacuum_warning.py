@@ -42,6 +42,27 @@ def test_a_database_out_of_reach_at_start_up_is_left_to_the_readiness_check(
     assert not warned(caplog)
 
 
+class _ComingUp:
+    """An engine whose database is out of reach for its first `down_for` connections."""
+
+    def __init__(self, down_for: int, then: "_Server") -> None:
+        self.down_for, self.then, self.tries = down_for, then, 0
+
+    def connect(self) -> contextlib.AbstractContextManager["_Server"]:
+        self.tries += 1
+        if self.tries <= self.down_for:
+            raise ConnectionRefusedError("not up yet")
+        return self.then.connect()
+
+
+def test_a_database_that_comes_up_after_the_app_is_asked_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    coming_up = _ComingUp(2, _Server("off"))
+    with caplog.at_level(logging.WARNING, logger="app.db"):
+        warn_if_autovacuum_is_off(coming_up, retry_every_s=0.01)  # type: ignore[arg-type]
+    assert coming_up.tries == 3 and warned(caplog)
+
+
 class _Server:
     """An engine whose server answers `SHOW autovacuum` with `setting`."""
 
@@ -72,7 +93,8 @@ def test_the_app_checks_as_it_starts(postgres_url: str,  # noqa: F811
                                      make_app_settings: Callable[..., Settings],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     checked = threading.Event()
-    monkeypatch.setattr("app.main.warn_if_autovacuum_is_off", lambda _engine: checked.set())
+    monkeypatch.setattr("app.main.warn_if_autovacuum_is_off",
+                        lambda _engine, retry_every_s: checked.set())
     with TestClient(create_app(make_app_settings(database_url=postgres_url))) as client:
         assert client.get("/api/health").status_code == 200
         assert checked.wait(5)  # on a thread of its own
