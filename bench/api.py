@@ -92,10 +92,14 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, connections: int, duration_s: float, env: dict[str, str]) -> dict:
+def _wrk_command(url: str, connections: int, duration_s: float) -> list[str]:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
                "--timeout", "10s", "-s", str(WRK_SCRIPT), url]
-    done = subprocess.run(pinned(command, CLIENT_CORE), env={**os.environ, **env},
+    return pinned(command, CLIENT_CORE)
+
+
+def run_wrk(url: str, connections: int, duration_s: float, env: dict[str, str]) -> dict:
+    done = subprocess.run(_wrk_command(url, connections, duration_s), env={**os.environ, **env},
                           capture_output=True, text=True, timeout=duration_s + 60, check=True)
     line = next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{"))
     figures = json.loads(line)
@@ -181,10 +185,8 @@ def _pushing_alongside(base: str, push: dict[str, str], duration_s: float,
     if not wanted:
         yield
         return
-    command = ["wrk", "-t1", f"-c{PUSHING_ALONGSIDE}", f"-d{max(1, round(duration_s))}s",
-               "--timeout", "10s", "-s", str(WRK_SCRIPT), base + push["path"]]
-    pushing = subprocess.Popen(pinned(command, CLIENT_CORE), env={**os.environ,
-                               **_wrk_env(push)}, stdout=subprocess.DEVNULL)
+    pushing = subprocess.Popen(_wrk_command(base + push["path"], PUSHING_ALONGSIDE, duration_s),
+                               env={**os.environ, **_wrk_env(push)}, stdout=subprocess.DEVNULL)
     try:
         yield
     finally:
@@ -200,14 +202,17 @@ def _wrk_env(settings: dict[str, str]) -> dict[str, str]:
 
 def _summary(samples: list[dict]) -> dict[str, float]:
     requests = sum(s["requests"] for s in samples)
+
+    def cpu_ms_per_request(key: str) -> float:
+        """Per request, in ms: steady where a busy machine moves the rates and latencies;
+        NaN where it was not measured."""
+        if any(s[key] is None for s in samples):
+            return float("nan")
+        return 1000 * sum(s[key] for s in samples) / requests if requests else float("inf")
+
     return {
-        # Per request, in ms: steady where a busy machine moves the rates and latencies.
-        "server_cpu_ms": 1000 * sum(s["server_cpu_s"] for s in samples) / requests
-        if requests else float("inf"),
-        "database_cpu_ms": float("nan")
-        if any(s["database_cpu_s"] is None for s in samples)
-        else 1000 * sum(s["database_cpu_s"] for s in samples) / requests
-        if requests else float("inf"),
+        "server_cpu_ms": cpu_ms_per_request("server_cpu_s"),
+        "database_cpu_ms": cpu_ms_per_request("database_cpu_s"),
         "rps": median([s["rps"] for s in samples]),
         "p50_ms": median([s["p50_ms"] for s in samples]),
         "p99_ms": median([s["p99_ms"] for s in samples]),

@@ -155,6 +155,7 @@ def on_client_core() -> Iterator[None]:
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of /proc's CPU times
 
+
 def _proc_stat(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command's name (which may hold spaces),
     or None once the process has gone."""
