@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tests.auth.helpers import Account, sign_up
 
@@ -60,3 +61,10 @@ def device_with_history(client: TestClient, rests: int = 1) -> tuple[Account, st
         "client_id": phone, "mutations": [put(i + 1, make_rest()) for i in range(rests)]})
     cookie = account.get("/api/sync/pull", params={"client_id": phone}).json()["cookie"]
     return account, phone, cookie
+
+
+def account_id(client: TestClient, account: Account) -> int:
+    """The id of `account` in the app's database."""
+    with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+        return int(connection.scalar(text("SELECT id FROM user_account WHERE email = :email"),
+                                     {"email": account.email}))

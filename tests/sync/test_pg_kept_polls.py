@@ -11,7 +11,6 @@ from alembic import command
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
 from app.config import Settings
 from app.main import create_app
@@ -21,7 +20,13 @@ from app.sync.polls import LISTENER_NAME, NOTIFYING_TRIGGERS, PostgresPolls, _ac
 from app.sync.service import Pulled
 from tests.auth.helpers import Account, sign_in
 from tests.sql import statements_sent
-from tests.sync.factories import device_with_history, make_rest, new_client_id, put
+from tests.sync.factories import (
+    account_id,
+    device_with_history,
+    make_rest,
+    new_client_id,
+    put,
+)
 
 # pg_trigger.tgtype: ROW (1), AFTER (no BEFORE bit), on INSERT (4), DELETE (8), UPDATE (16)
 # and TRUNCATE (32).
@@ -114,13 +119,6 @@ def _heard_after(polls: PostgresPolls) -> Callable[[], bool]:
     """Whether a write was heard of since: to every account, or to one."""
     changes = polls._changes, polls._writes
     return lambda: (polls._changes, polls._writes) != changes
-
-
-def _account_id(client: TestClient, account: Account) -> int:
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    with engine.connect() as connection:
-        return int(connection.scalar(text("SELECT id FROM user_account WHERE email = :email"),
-                                     {"email": account.email}))
 
 
 def test_a_poll_with_nothing_new_is_answered_again_without_a_query(
@@ -261,7 +259,7 @@ def test_an_answer_read_while_a_write_to_an_account_is_heard(
         instance: TestClient, monkeypatch: pytest.MonkeyPatch, to_whom: str,
         reads_after: int) -> None:
     account, _phone, cookie = _kept_device(instance)
-    own = _account_id(instance, account)
+    own = account_id(instance, account)
     written_to = own if to_whom == "its own" else own + 1_000_000
     polls = _polls(instance)
     read = polls.pull

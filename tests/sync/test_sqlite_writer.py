@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import column, create_engine, select, table
 from sqlalchemy.exc import OperationalError
 
-from app.auth.sessions import cookie_hash
 from app.config import Settings
 from app.db import session_scope
 from app.direct_sql import DirectConnection
@@ -26,20 +25,20 @@ from app.sync.schemas import PushRequest
 from tests.aio import run_async
 from tests.auth.helpers import sign_up
 from tests.sql import statements_sent, statements_sent_by_engine
-from tests.sync.factories import delete, device_with_history, make_rest, new_client_id, put
+from tests.sync.factories import (
+    account_id,
+    delete,
+    device_with_history,
+    make_rest,
+    new_client_id,
+    put,
+)
 
 
 def _writer(client: TestClient) -> SqliteWriter:
     writer = client.app.state.sqlite_writer  # type: ignore[attr-defined]
     assert isinstance(writer, SqliteWriter)
     return writer
-
-
-def _user_id(client: TestClient, token: str) -> int:
-    with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
-        return int(connection.exec_driver_sql(
-            "SELECT user_id FROM auth_session WHERE token_hash = ?",
-            (cookie_hash(token),)).scalar_one())
 
 
 def test_a_push_goes_out_on_the_writer_connection_not_the_pool(sync_client: TestClient) -> None:
@@ -68,7 +67,7 @@ def test_the_writer_stores_exactly_what_the_pool_stores(sync_client: TestClient)
     device = new_client_id()
     users = {}
     for path in ("pool", "writer"):
-        users[path] = _user_id(sync_client, sign_up(sync_client).token)
+        users[path] = account_id(sync_client, sign_up(sync_client))
         for mutations in (first, second):
             batch = PushRequest.model_validate({"client_id": device, "mutations": mutations})
 
@@ -113,7 +112,7 @@ def test_the_writer_stores_exactly_what_the_pool_stores(sync_client: TestClient)
 
 def test_a_failed_push_leaves_nothing_and_the_next_one_writes(sync_client: TestClient) -> None:
     account = sign_up(sync_client)
-    user_id = _user_id(sync_client, account.token)
+    user_id = account_id(sync_client, account)
     device, rest = new_client_id(), make_rest()
     batch = PushRequest.model_validate({"client_id": device, "mutations": [put(1, rest)]})
 
