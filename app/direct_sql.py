@@ -15,7 +15,6 @@ again on every push).
 
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
@@ -180,11 +179,7 @@ class DirectResult:
     """The few parts of SQLAlchemy's Result that direct statements are read through."""
 
     def __init__(self, rows: list[Any]) -> None:
-        self._fetched = rows
-
-    @property
-    def _rows(self) -> list[Any]:
-        return self._fetched
+        self._rows = rows
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
@@ -199,21 +194,6 @@ class DirectResult:
         return self._rows[0][0] if self._rows else None
 
 
-class PendingResult(DirectResult):
-    """The rows of a statement sent in a pipeline: fetched when first read (and with them
-    the results of everything sent before), or already here once the pipeline has ended."""
-
-    def __init__(self, fetch: Callable[[], list[Any]]) -> None:
-        super().__init__([])
-        self._fetch: Callable[[], list[Any]] | None = fetch
-
-    @property
-    def _rows(self) -> list[Any]:
-        if self._fetch is not None:
-            self._fetched, self._fetch = self._fetch(), None
-        return self._fetched
-
-
 class DirectConnection:
     """A driver connection that runs Core statements directly (see the module's doc).
 
@@ -226,35 +206,6 @@ class DirectConnection:
         self.driver_connection = driver_connection
         self.dialect = dialect
         self._statements = statements
-        self._pipelined = False
-
-    @contextmanager
-    def pipeline(self) -> Iterator[None]:
-        """Send the block's statements together (psycopg's pipeline mode, on PostgreSQL).
-
-        Nothing waits for the database until rows are read: reading a statement's rows
-        waits for the results of everything sent so far, in one round trip; whatever is
-        still unsent goes as the block ends, in one more, after which every statement's
-        rows are here. An error of any statement is raised where the first wait meets it
-        (a later statement's execute, a read, or the block's end, which name the SQL they
-        were at), wrapped as usual, and the statements after it do nothing (the
-        transaction is the caller's to roll back). On SQLite, where no statement waits on
-        a network, they run one by one, as outside the block.
-        """
-        pipeline_type = getattr(self.dialect.loaded_dbapi, "Pipeline", None)  # psycopg's
-        if pipeline_type is None or not pipeline_type.is_supported() or self._pipelined:
-            yield  # sqlite3, or a libpq before 14
-            return
-        error_type = self.dialect.loaded_dbapi.Error
-        try:
-            with self.driver_connection.pipeline():
-                self._pipelined = True
-                try:
-                    yield
-                finally:
-                    self._pipelined = False
-        except error_type as error:  # met as the block ended: a write's own failure
-            raise DBAPIError.instance("(pipeline)", None, error, error_type) from error
 
     def statement(self, statement: ClauseElement, names: tuple[str, ...]) -> DirectStatement:
         # The hot paths' statements are module-level constants, built once. An entry keeps
@@ -289,24 +240,7 @@ class DirectConnection:
             cursor.execute(sql, params)
             if direct.row_type is None:
                 return DirectResult([])
-            if self._pipelined:
-                pending = cursor
-                cursor = None  # closed once its rows are read
-                return PendingResult(lambda: self._fetch_rows(direct, pending, sql, params))
             return DirectResult(direct.rows(cursor.fetchall()))
-        except error_type as error:
-            raise DBAPIError.instance(sql, params, error, error_type,
-                                      hide_parameters=True) from error
-        finally:
-            if cursor is not None:
-                cursor.close()
-
-    def _fetch_rows(self, direct: DirectStatement, cursor: Any, sql: str,
-                    params: Any) -> list[Any]:
-        """A pipelined statement's rows, waiting for them if they have not come yet."""
-        error_type = self.dialect.loaded_dbapi.Error
-        try:
-            return direct.rows(cursor.fetchall())
         except error_type as error:
             raise DBAPIError.instance(sql, params, error, error_type,
                                       hide_parameters=True) from error
@@ -316,9 +250,3 @@ class DirectConnection:
     def scalar(self, statement: ClauseElement,
                parameters: Mapping[str, Any] | None = None) -> Any:
         return self.execute(statement, parameters).scalar()
-
-
-def pipeline(db: Any) -> AbstractContextManager[None]:
-    """db.pipeline() for a DirectConnection; for any other connection, nothing: its
-    statements run one by one, as always."""
-    return db.pipeline() if isinstance(db, DirectConnection) else nullcontext()

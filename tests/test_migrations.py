@@ -1,4 +1,5 @@
-"""Upgrading a live PostgreSQL database: building an index does not hold back writes."""
+"""Upgrading a live PostgreSQL database: building an index does not hold back writes, and
+what a migration adds comes off with its downgrade."""
 
 import threading
 import time
@@ -77,3 +78,20 @@ def test_the_tombstone_index_comes_off_and_back(database_at_0002: tuple[str, str
     assert not has_index()
     command.upgrade(config, "head")
     assert has_index()
+
+
+def test_the_push_function_comes_off_and_back() -> None:
+    with fresh_postgres_database("head") as url:
+        config = alembic_config(url)
+
+        def functions() -> set[str]:
+            plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+            with psycopg.connect(plain) as check:
+                return {name for name, in check.execute(
+                    "SELECT proname FROM pg_proc WHERE proname LIKE 'sync_push_%'")}
+
+        assert functions() == {"sync_push_write"}
+        command.downgrade(config, "0006")
+        assert functions() == set()
+        command.upgrade(config, "head")
+        assert functions() == {"sync_push_write"}

@@ -132,9 +132,14 @@ def renew(db: Database, session: LiveSession) -> None:
     if session.renew_until is not None:
         core(db).execute(_RENEW, {"hashed": session.token_hash,
                                   "renew_until": session.renew_until})
-        noted = renewals.get()
-        if noted is not None:
-            noted.append(session.token_hash)
+        note_renewal(session)
+
+
+def note_renewal(session: LiveSession) -> None:
+    """Tell the request's answer that the session was renewed, to set its cookie again."""
+    noted = renewals.get()
+    if noted is not None:
+        noted.append(session.token_hash)
 
 
 def signed_in(db: Database, token: str, settings: Settings) -> LiveSession:

@@ -1,4 +1,4 @@
-"""PostgreSQL: devices' pushes written on the event loop, over connections of their own.
+"""PostgreSQL: devices' pushes run on the event loop, over connections of their own.
 
 Imported only when the app runs on PostgreSQL: psycopg is an optional dependency.
 
@@ -6,19 +6,20 @@ A push on a pooled connection runs on a worker thread, and each of its round tri
 with that thread waiting for the GIL while the event loop runs other requests: with
 fifty devices pushing at once, the process kept its core busy but held the GIL only
 60 % of the time, the rest going to waking threads and handing the GIL over. Here the
-push's own code (service.push, through app.direct_sql, as on every database) runs on
-the event loop, in a greenlet (SQLAlchemy's greenlet_spawn, as its asyncio extension
-runs the ORM), and each statement's wait is an await on psycopg's asyncio connection:
-no thread and no hand-over.
+push's own code (push_on_postgres.signed_in_push, through app.direct_sql) runs on the
+event loop, in a greenlet (SQLAlchemy's greenlet_spawn, as its asyncio extension runs
+the ORM), and each statement's wait is an await on psycopg's asyncio connection: no
+thread and no hand-over.
 
-Each push is one transaction, committed when its work returns and rolled back when it
-raises. A connection that fails is closed and replaced by the next push that needs one;
-a push whose idle connection turns out dead (the database restarted meanwhile) runs once
+Each statement is a transaction of its own (the connections are in autocommit): a push
+is one statement that reads and one that writes, and the write checks for itself that
+what was read still holds (push_on_postgres.py). No BEGIN and no COMMIT cost a round
+trip. A connection that fails is closed and replaced by the next push that needs one; a
+push whose idle connection turns out dead (the database restarted meanwhile) runs once
 more on a new one, as the pool's ping gives pooled connections a live one.
 """
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -53,15 +54,13 @@ class PostgresPushes:
         self._closed = False
 
     async def run(self, work: Callable[[DirectConnection], T]) -> T:
-        """work's outcome, in a transaction of its own, committed once work returns."""
+        """work's outcome; each of its statements is committed as it runs."""
         async with self._admission:
             if self._closed:
                 raise RuntimeError("The app is shutting down.")
             lease = _Lease(self._idle.pop())
             try:
-                outcome = await self._work_on(lease, work)
-                await _commit(lease.connection)
-                return outcome
+                return await self._work_on(lease, work)
             finally:
                 # The slot goes back before any await, so that no cancellation loses it.
                 kept = lease.reusable() if not self._closed else None
@@ -78,8 +77,8 @@ class PostgresPushes:
         except DBAPIError:
             if not (reused and lease.connection is not None and lease.connection.broken):
                 raise
-        # The idle connection had died (the database restarted meanwhile), and nothing
-        # was written: once more, on a new connection.
+        # The idle connection had died (the database restarted meanwhile): once more, on a
+        # new connection. A push may run again: what it wrote is found applied.
         await close_quietly(lease.connection)
         lease.connection = None
         return await self._work(lease, work)
@@ -88,21 +87,13 @@ class PostgresPushes:
         if lease.connection is None:
             try:
                 lease.connection = await psycopg.AsyncConnection.connect(
-                    **{**self._connect_kwargs, "application_name": PUSHES_NAME})
+                    **{**self._connect_kwargs, "application_name": PUSHES_NAME},
+                    autocommit=True)
             except psycopg.Error as error:
                 raise DBAPIError.instance("connect", None, error, psycopg.Error,
                                           connection_invalidated=True) from error
-        connection = lease.connection
-        try:
-            db = DirectConnection(_Blocking(connection), self._dialect, self._statements)
-            return await greenlet_spawn(work, db)
-        except BaseException:
-            # Nothing of a refused push is kept. A rollback that fails leaves the
-            # connection in its transaction, and run closes it.
-            if not connection.broken:
-                with contextlib.suppress(psycopg.Error):
-                    await connection.rollback()
-            raise
+        db = DirectConnection(_Blocking(lease.connection), self._dialect, self._statements)
+        return await greenlet_spawn(work, db)
 
     async def close(self) -> None:
         """Close the idle connections (one still in use is closed when its push ends)."""
@@ -119,29 +110,13 @@ class _Lease:
         self.connection = connection
 
     def reusable(self) -> psycopg.AsyncConnection[Any] | None:
-        """The connection, if it may serve another push: alive and out of any transaction
-        (committed or rolled back). Any other is to be closed."""
+        """The connection, if it may serve another push: alive and idle (a push cancelled
+        mid-statement leaves it busy). Any other is to be closed."""
         connection = self.connection
         if (connection is not None and not connection.broken
                 and connection.info.transaction_status == TransactionStatus.IDLE):
             return connection
         return None
-
-
-async def _commit(connection: psycopg.AsyncConnection[Any] | None) -> None:
-    assert connection is not None
-    if connection.info.transaction_status == TransactionStatus.INERROR:
-        # A statement failed and its error went unraised: PostgreSQL would take the
-        # COMMIT as a rollback, and the push would be answered as written.
-        failed = psycopg.errors.InFailedSqlTransaction("a statement of the push failed")
-        raise DBAPIError.instance("COMMIT", None, failed, psycopg.Error)
-    try:
-        await connection.commit()
-    except psycopg.Error as error:
-        # Not tried again: the commit may have gone through. The device sends the push
-        # again, and what was applied is answered as a duplicate.
-        raise DBAPIError.instance("COMMIT", None, error, psycopg.Error,
-                                  connection_invalidated=connection.broken) from error
 
 
 class _Blocking:
@@ -153,18 +128,6 @@ class _Blocking:
 
     def cursor(self) -> "_BlockingCursor":
         return _BlockingCursor(self._connection.cursor())
-
-    @contextlib.contextmanager
-    def pipeline(self) -> Iterator[None]:
-        manager = self._connection.pipeline()
-        await_only(manager.__aenter__())
-        try:
-            yield
-        except BaseException as error:
-            if not await_only(manager.__aexit__(type(error), error, error.__traceback__)):
-                raise
-        else:
-            await_only(manager.__aexit__(None, None, None))
 
 
 class _BlockingCursor:

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 
-from app.auth.sessions import LiveSession, renew, signed_in
+from app.auth.sessions import LiveSession, renew
 from app.config import Settings
 from app.db import in_read, in_session, in_transaction
 from app.deps import SessionToken
 from app.direct_sql import DirectConnection
-from app.errors import AppError, error_responses
+from app.errors import error_responses
 from app.observability.metrics import record_sync_batch
-from app.sync import service
+from app.sync import push_on_postgres, service
 from app.sync.schemas import UUID_PATTERN, PullResponse, PushRequest, PushResponse
 
 if TYPE_CHECKING:
@@ -25,11 +25,6 @@ if TYPE_CHECKING:
 MAX_SINCE = 2**53  # the largest integer a phone's JavaScript holds exactly
 
 router = APIRouter(prefix="/api/sync", tags=["sync"], responses=error_responses(401))
-
-
-class TooManyMutations(AppError):
-    code = "TOO_MANY_MUTATIONS"
-    status_code = 413
 
 
 # Both routes are `async def` and do all their database work (the sign-in check included)
@@ -49,22 +44,16 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
 
     def apply(db: DirectConnection) -> tuple[int, PushResponse]:
         """The account pushed to, and the push's outcome."""
-        session = signed_in(db, token, settings)  # 401 before any other refusal
-        if len(body.mutations) > settings.sync_max_mutations:
-            raise TooManyMutations(
-                f"At most {settings.sync_max_mutations} mutations per push; send the rest next.",
-                max_mutations=settings.sync_max_mutations,
-            )
-        outcome = service.push(db, session.user_id, body.client_id, body.mutations,
-                               settings.tombstone_keep_days)
-        renew(db, session)  # after the push's lock on the user's row, never before
-        return session.user_id, outcome
+        return signed_in_push(db, token, settings, body.client_id, body.mutations)
 
     # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py);
     # on PostgreSQL they run on the event loop (app/sync/pg_pushes.py); in a database in
     # memory, on a pooled connection. Their statements go straight to the driver.
     writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
                                                     or request.app.state.postgres_pushes)
+    # On PostgreSQL, in two calls (push_on_postgres.py); elsewhere, statement by statement.
+    signed_in_push = (push_on_postgres.signed_in_push if request.app.state.postgres_pushes
+                      else service.signed_in_push)
     account, outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
     polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
     if polls is not None:

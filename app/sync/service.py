@@ -34,11 +34,11 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from app.auth.errors import NotSignedIn
-from app.auth.sessions import LiveSession, cookie_hash, still_live
+from app.auth.sessions import LiveSession, cookie_hash, renew, signed_in, still_live
 from app.config import Settings
 from app.db import Database, core
-from app.direct_sql import DirectConnection, pipeline
-from app.errors import NotFound
+from app.direct_sql import DirectConnection
+from app.errors import AppError, NotFound
 from app.models import AuthSession, Rest, SyncClient, SyncRejection, User
 from app.sync.iso_text import iso_utc_text
 from app.sync.schemas import Mutation, MutationResult, PushResponse, PutMutation, RestIn
@@ -104,9 +104,11 @@ class _RowState:
     values: dict[str, Any] | None = None  # set once a mutation of this batch wrote it
 
 
+_Written = tuple[str, dict[str, Any]]  # a rest's id, and every column written
+
+
 @dataclass
 class _Batch:
-    db: Connection | DirectConnection
     user_id: int
     client_id: str
     version: int
@@ -137,28 +139,47 @@ class _Batch:
         row.values["sync_version"] = self.version
         return MutationResult(seq=mutation.seq, status="applied")
 
-    def write(self) -> None:
-        """One INSERT and one UPDATE (executemany) for every row the batch changed, and
-        one INSERT of its rejections.
-
-        A rest changed twice in one batch is written once, in its final state and version:
-        the versions in between were never visible outside this transaction.
-        """
-        new, changed = [], []
+    def written(self) -> tuple[list[_Written], list[_Written]]:
+        """The rows the batch made and the rows it changed: each rest's id and every column
+        written. A rest changed twice in one batch is written once, in its final state and
+        version: the versions in between were never visible outside this transaction."""
+        new: list[_Written] = []
+        changed: list[_Written] = []
         for rest_id, row in self.rows.items():
-            if row.values is None:
-                continue
-            if row.exists:
-                changed.append({**row.values, "match_user_id": self.user_id, "match_id": rest_id})
-            else:
-                new.append({**row.values, "user_id": self.user_id, "id": rest_id,
-                            "created_at": self.now})
+            if row.values is not None:
+                (changed if row.exists else new).append((rest_id, row.values))
+        return new, changed
+
+    def write(self, db: Connection | DirectConnection) -> None:
+        """One INSERT and one UPDATE (executemany) for the rows the batch changed, and
+        one INSERT of its rejections."""
+        new, changed = self.written()
         if new:
-            self.db.execute(_NEW_RESTS, new)
+            db.execute(_NEW_RESTS, [{**values, "user_id": self.user_id, "id": rest_id,
+                                     "created_at": self.now} for rest_id, values in new])
         if changed:
-            self.db.execute(_CHANGED_RESTS, changed)
+            db.execute(_CHANGED_RESTS, [{**values, "match_user_id": self.user_id,
+                                         "match_id": rest_id} for rest_id, values in changed])
         if self.rejections:
-            self.db.execute(_REJECTIONS, self.rejections)
+            db.execute(_REJECTIONS, self.rejections)
+
+    def settle(self, mutations: list[Mutation], last_seq: int) -> tuple[list[MutationResult], int]:
+        """Every mutation's outcome, in order: what was seen is skipped, a gap stops the
+        batch; and the device's last seq after it."""
+        results: list[MutationResult] = []
+        gap = False
+        for mutation in mutations:
+            if mutation.seq <= last_seq:
+                results.append(MutationResult(seq=mutation.seq, status="duplicate"))
+            elif gap or mutation.seq != last_seq + 1:
+                # A gap means an earlier batch has not arrived yet: nothing after it may
+                # apply.
+                gap = True
+                results.append(MutationResult(seq=mutation.seq, status="not_applied"))
+            else:
+                results.append(self.apply(mutation))
+                last_seq = mutation.seq
+        return results, last_seq
 
 
 # A push runs these statements, built once: building one costs more than running it.
@@ -194,55 +215,63 @@ _RAISE_PURGED_MARK = (
 )
 
 
+class TooManyMutations(AppError):
+    code = "TOO_MANY_MUTATIONS"
+    status_code = 413
+
+
+def check_batch_size(mutations: list[Mutation], settings: Settings) -> None:
+    if len(mutations) > settings.sync_max_mutations:
+        raise TooManyMutations(
+            f"At most {settings.sync_max_mutations} mutations per push; send the rest next.",
+            max_mutations=settings.sync_max_mutations,
+        )
+
+
+def signed_in_push(session: Database, token: str, settings: Settings, client_id: str,
+                   mutations: list[Mutation]) -> tuple[int, PushResponse]:
+    """A signed-in device's push (push below): the account pushed to, and the outcome.
+    On PostgreSQL, push_on_postgres.signed_in_push does the same in two calls."""
+    live = signed_in(session, token, settings)  # 401 before any other refusal
+    check_batch_size(mutations, settings)
+    outcome = push(session, live.user_id, client_id, mutations, settings.tombstone_keep_days)
+    renew(session, live)  # after the push's lock on the user's row, never before
+    return live.user_id, outcome
+
+
 def push(session: Database, user_id: int, client_id: str,
          mutations: list[Mutation], tombstone_keep_days: int) -> PushResponse:
-    """Apply a device's batch in order: skip what was seen, stop at a gap.
-
-    On PostgreSQL the statements go in a pipeline: the lock and the reads under it in one
-    round trip, every write and the purge in another.
-    """
+    """Apply a device's batch in order: skip what was seen, stop at a gap. Statement by
+    statement, under the account's write lock; on PostgreSQL, the app pushes through
+    push_on_postgres instead, in two statements."""
     db = core(session)
-    with pipeline(db):
-        lock_user(db, user_id)
-        read_state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id,
-                                                      "client_id": client_id})
-        # Every id of the batch, those already applied too: read with the state, not after
-        # it, and their rows (left unwritten) change nothing.
-        ids = list({m.id for m in mutations})
-        read_rows = db.execute(_KNOWN_ROWS, {"user_id": user_id, "ids": ids}) if ids else ()
-        state = read_state.first()
-        if state is None:
-            # Erased while this request waited for the lock: nothing may be written for it.
-            raise NotFound("No such account.")
-        version, known_last_seq = int(state.sync_version), state.last_seq
-        last_seq = known_last_seq or 0
-        rows = {rest_id: _RowState(exists=True, deleted=bool(deleted))
-                for rest_id, deleted in read_rows}
-        batch = _Batch(db, user_id, client_id, version, rows, datetime.now(UTC))
-        results: list[MutationResult] = []
-        gap = False
-        for mutation in mutations:
-            if mutation.seq <= last_seq:
-                results.append(MutationResult(seq=mutation.seq, status="duplicate"))
-            elif gap or mutation.seq != last_seq + 1:
-                # A gap means an earlier batch has not arrived yet: nothing after it may
-                # apply.
-                gap = True
-                results.append(MutationResult(seq=mutation.seq, status="not_applied"))
-            else:
-                results.append(batch.apply(mutation))
-                last_seq = mutation.seq
-        batch.write()
-        if known_last_seq is None:
-            db.execute(_NEW_DEVICE, {"user_id": user_id, "client_id": client_id,
-                                     "last_seq": last_seq, "created_at": batch.now,
-                                     "updated_at": batch.now})
-        else:
-            db.execute(_DEVICE_SEEN, {"match_user_id": user_id, "match_client_id": client_id,
-                                      "last_seq": last_seq, "updated_at": batch.now})
-        if batch.version != version:
-            db.execute(_SET_COUNTER, {"user_id": user_id, "version": batch.version})
-        purged = _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
+    lock_user(db, user_id)
+    read_state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id,
+                                                  "client_id": client_id})
+    # Every id of the batch, those already applied too: read with the state, not after
+    # it, and their rows (left unwritten) change nothing.
+    ids = list({m.id for m in mutations})
+    read_rows = db.execute(_KNOWN_ROWS, {"user_id": user_id, "ids": ids}) if ids else ()
+    state = read_state.first()
+    if state is None:
+        # Erased while this request waited for the lock: nothing may be written for it.
+        raise NotFound("No such account.")
+    version, known_last_seq = int(state.sync_version), state.last_seq
+    rows = {rest_id: _RowState(exists=True, deleted=bool(deleted))
+            for rest_id, deleted in read_rows}
+    batch = _Batch(user_id, client_id, version, rows, datetime.now(UTC))
+    results, last_seq = batch.settle(mutations, known_last_seq or 0)
+    batch.write(db)
+    if known_last_seq is None:
+        db.execute(_NEW_DEVICE, {"user_id": user_id, "client_id": client_id,
+                                 "last_seq": last_seq, "created_at": batch.now,
+                                 "updated_at": batch.now})
+    else:
+        db.execute(_DEVICE_SEEN, {"match_user_id": user_id, "match_client_id": client_id,
+                                  "last_seq": last_seq, "updated_at": batch.now})
+    if batch.version != version:
+        db.execute(_SET_COUNTER, {"user_id": user_id, "version": batch.version})
+    purged = _purge_tombstones(db, user_id, batch.now - timedelta(days=tombstone_keep_days))
     _raise_purged_mark(db, user_id, purged)
     return PushResponse(last_applied_seq=last_seq, sync_version=batch.version, results=results)
 
@@ -250,7 +279,7 @@ def push(session: Database, user_id: int, client_id: str,
 def _purge_tombstones(db: Connection | DirectConnection, user_id: int,
                       before: datetime) -> Iterable[Any]:
     """Drop tombstones older than the keep period; devices behind them must reset. The
-    versions purged, to be read once the push's writes are sent (_raise_purged_mark)."""
+    versions purged (_raise_purged_mark)."""
     return db.execute(_PURGE_OLD_TOMBSTONES, {"user_id": user_id, "before": before})
 
 

@@ -68,7 +68,7 @@ class TcpProxy:
             while data := await reader.read(65536):
                 if self.stalled:
                     continue
-                if to_database and self.hold_commits and b"COMMIT" in data.upper():
+                if to_database and self.hold_commits and _commits(data):
                     self._release = self._release or asyncio.Event()
                     self.commit_held.set()
                     await self._release.wait()
@@ -153,3 +153,11 @@ def raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
 
 def session_cookie(client: httpx.Client) -> str:
     return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
+def _commits(data: bytes) -> bool:
+    """A client message that commits: a COMMIT, or a push's write on PostgreSQL, a
+    statement of its own (sync_push_write, sent as text while not yet prepared: the first
+    pushes of a connection)."""
+    upper = data.upper()
+    return b"COMMIT" in upper or b"SYNC_PUSH_WRITE" in upper

@@ -93,6 +93,14 @@ def any_db_client(make_app_settings: Callable[..., Settings],
 
 
 @pytest.fixture
+def postgres_client(make_app_settings: Callable[..., Settings], postgres_url: str
+                    ) -> Iterator[TestClient]:
+    """The app on a fresh PostgreSQL database."""
+    with TestClient(create_app(make_app_settings(postgres_url))) as client:
+        yield client
+
+
+@pytest.fixture
 def probe_client(make_app_settings: Callable[..., Settings], postgres_url: str
                  ) -> Iterator[TestClient]:
     """An app on a fresh PostgreSQL database with the table of tests/sync/probe.py."""

@@ -1,12 +1,20 @@
 """POST /api/sync/push: once each, in order, in one transaction."""
 
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
+from app.direct_sql import DirectConnection
 from app.models import SyncRejection
+from app.sync import push_on_postgres, service
+from app.sync.schemas import PushRequest
 from tests.auth.helpers import Account, sign_up
 from tests.sql import statements_sent
-from tests.sync.factories import delete, make_rest, new_client_id, put
+from tests.sync.factories import account_id, delete, make_rest, new_client_id, put
 
 
 def push(account: Account, client_id: str, mutations: list[dict]) -> dict:
@@ -39,9 +47,9 @@ class TestPush:
         assert server_rests(account)[rest["id"]]["note"] == "two"
 
     def test_old_batch_arriving_late_does_not_undo_a_newer_edit(
-        self, sync_client: TestClient
+        self, any_db_client: TestClient
     ) -> None:
-        account = sign_up(sync_client)
+        account = sign_up(any_db_client)
         client_id, rest = new_client_id(), make_rest(note="old")
         push(account, client_id, [put(1, rest), put(2, {**rest, "note": "new"})])
         push(account, client_id, [put(1, rest)])
@@ -55,8 +63,8 @@ class TestPush:
         assert [r["status"] for r in answer["results"]] == ["not_applied", "not_applied"]
         assert server_rests(account) == {}
 
-    def test_the_batch_applies_up_to_the_gap(self, sync_client: TestClient) -> None:
-        account = sign_up(sync_client)
+    def test_the_batch_applies_up_to_the_gap(self, any_db_client: TestClient) -> None:
+        account = sign_up(any_db_client)
         client_id, kept, lost = new_client_id(), make_rest(), make_rest()
         answer = push(account, client_id, [put(1, kept), put(3, lost)])
         assert answer["last_applied_seq"] == 1
@@ -86,10 +94,10 @@ class TestPush:
         ]
         assert "after_rating" in kept[0].detail and "title" in kept[1].detail
 
-    def test_a_push_asks_only_the_purge_for_rows_back(self, any_db_client: TestClient) -> None:
+    def test_a_push_asks_only_the_purge_for_rows_back(self, sync_client: TestClient) -> None:
         # Written rows' ids are never read: a RETURNING on their INSERT is work for nothing.
-        account = sign_up(any_db_client)
-        state = any_db_client.app.state  # type: ignore[attr-defined]
+        account = sign_up(sync_client)
+        state = sync_client.app.state  # type: ignore[attr-defined]
         with statements_sent(state.engine, state.sqlite_writer) as statements:
             push(account, new_client_id(), [put(1, make_rest(after_rating=11)),
                                             put(2, make_rest())])
@@ -114,15 +122,15 @@ class TestPush:
         assert answer["results"][0]["status"] == "superseded"
         assert server_rests(account) == {}
 
-    def test_delete_of_an_unknown_rest_leaves_a_tombstone(self, sync_client: TestClient) -> None:
-        account = sign_up(sync_client)
+    def test_delete_of_an_unknown_rest_leaves_a_tombstone(self, any_db_client: TestClient) -> None:
+        account = sign_up(any_db_client)
         rest = make_rest()
         push(account, new_client_id(), [delete(1, rest["id"])])
         push(account, new_client_id(), [put(1, rest)])
         assert server_rests(account) == {}
 
-    def test_push_needs_an_account(self, sync_client: TestClient) -> None:
-        response = sync_client.post(
+    def test_push_needs_an_account(self, any_db_client: TestClient) -> None:
+        response = any_db_client.post(
             "/api/sync/push", headers={"X-Requested-With": "rest-guide"},
             json={"client_id": new_client_id(), "mutations": [put(1, make_rest())]},
         )
@@ -130,10 +138,10 @@ class TestPush:
         assert response.json()["error"] == "UNAUTHENTICATED"
 
     def test_a_stale_cookie_is_refused_before_the_batch_is_judged(
-        self, sync_client: TestClient
+        self, any_db_client: TestClient
     ) -> None:
         """A signed-out device hears 401 first, not a verdict on its batch (413)."""
-        account = sign_up(sync_client)
+        account = sign_up(any_db_client)
         assert account.post("/api/auth/logout").status_code == 204
         too_many = [put(i + 1, make_rest()) for i in range(501)]
 
@@ -144,3 +152,88 @@ class TestPush:
         for response in (pushed, pulled):
             assert response.status_code == 401, response.text
             assert response.json()["error"] == "UNAUTHENTICATED"
+
+
+class TestPushOnPostgres:
+    """push_on_postgres.py: one statement that reads, one that writes if nothing it read
+    has changed meanwhile."""
+
+    def test_a_push_is_one_statement_that_reads_and_one_that_writes(
+        self, postgres_client: TestClient
+    ) -> None:
+        account = sign_up(postgres_client)
+        rest, device = make_rest(), new_client_id()
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine) as statements:
+            answer = push(account, device, [put(1, make_rest(after_rating=11)), put(2, rest),
+                                            put(3, {**rest, "note": "again"}),
+                                            delete(4, make_rest()["id"])])
+        assert len(statements) == 2, statements
+        assert statements[0].startswith("select s.user_id")
+        assert "for update" not in statements[0]
+        assert statements[1].startswith("select sync_push_write(")
+        assert [r["status"] for r in answer["results"]] == \
+            ["rejected", "applied", "applied", "applied"]
+        assert server_rests(account)[rest["id"]]["note"] == "again"
+
+    def test_a_push_that_another_overtook_reads_again_and_comes_after_it(
+        self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        account = sign_up(postgres_client)
+        user_id = account_id(postgres_client, account)
+        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        theirs, ours = make_rest(note="theirs"), make_rest(note="ours")
+        overtaking = PushRequest.model_validate(
+            {"client_id": new_client_id(), "mutations": [put(1, theirs)]})
+        reads = overtaken_after(monkeypatch, lambda: _push_with(engine, user_id, overtaking))
+
+        answer = push(account, new_client_id(), [put(1, ours)])
+
+        assert reads == [1, 2]  # read, lost the race, read again
+        assert answer["sync_version"] == 2 and answer["results"][0]["status"] == "applied"
+        changes = account.get("/api/sync/pull").json()["changes"]
+        assert {c["rest"]["note"]: c["sync_version"] for c in changes} == \
+            {"theirs": 1, "ours": 2}
+
+    def test_an_account_erased_between_the_read_and_the_write_gets_nothing_written(
+        self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        account = sign_up(postgres_client)
+        user_id = account_id(postgres_client, account)
+        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+
+        def erase() -> None:
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM user_account WHERE id = :id"),
+                                   {"id": user_id})
+
+        overtaken_after(monkeypatch, erase)
+        response = account.post("/api/sync/push", json={"client_id": new_client_id(),
+                                                        "mutations": [put(1, make_rest())]})
+        assert response.status_code == 404, response.text
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM rest")) == 0
+
+
+def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]) -> list[int]:
+    """Runs `meanwhile` once, on a connection of its own, right after a push's first read;
+    returns the list of reads, which grows as the push reads."""
+    reads: list[int] = []
+    execute = DirectConnection.execute
+
+    def watched(self: DirectConnection, statement: Any, parameters: Any = None) -> Any:
+        result = execute(self, statement, parameters)
+        if statement is push_on_postgres._READ:
+            reads.append(len(reads) + 1)
+            if len(reads) == 1:
+                meanwhile()
+        return result
+
+    monkeypatch.setattr(DirectConnection, "execute", watched)
+    return reads
+
+
+def _push_with(engine: Engine, user_id: int, batch: PushRequest) -> None:
+    """Another device's push, as another instance would write it, committed."""
+    with engine.begin() as connection:
+        service.push(connection, user_id, batch.client_id, batch.mutations, 30)
