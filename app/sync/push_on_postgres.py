@@ -11,8 +11,10 @@ the batch's known rows, from one snapshot), decides, then writes it all in one c
 sync_push_write (migration 0007). That call takes the account's write lock and writes
 only if the counter and the device's seq are still what the push read: every change of
 an account's rests takes the next version, so an unchanged counter means nothing the
-decisions rest on has moved. Otherwise another push of the account came in between, and
-this one reads and decides again.
+decisions rest on has moved. (The purge of old tombstones takes none, and needs none: a
+tombstone read as such makes its mutations `superseded`, which they would have been had
+the push come just before the purge.) Otherwise another push of the account came in
+between, and this one reads and decides again.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -103,7 +105,8 @@ def signed_in_push(session: Database, token: str, settings: Settings, client_id:
                 note_renewal(live)
             return live.user_id, PushResponse(last_applied_seq=last_seq,
                                               sync_version=batch.version, results=results)
-    raise PushesCrossing("Other pushes of this account kept coming in between; retry soon.")
+    raise PushesCrossing("Other pushes of this account kept coming in between; retry soon.",
+                         headers={"Retry-After": "1"})
 
 
 def _as_json(rows: list[tuple[str, dict[str, Any]]]) -> str:

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/sync", tags=["sync"], responses=error_responses(
 # in one go: a push in one hop to a worker thread, a pull where in_read puts it. These are
 # the hot paths of every device, where each hop that dependencies would add costs more
 # than the queries.
-@router.post("/push")
+@router.post("/push", responses=error_responses(413, 503))
 async def push(body: PushRequest, request: Request, token: SessionToken) -> PushResponse:
     """Apply a batch of one device's numbered mutations, once each, in order."""
     return await push_answer(request, token, body)

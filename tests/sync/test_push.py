@@ -1,8 +1,10 @@
 """POST /api/sync/push: once each, in order, in one transaction."""
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -176,6 +178,16 @@ class TestPushOnPostgres:
             ["rejected", "applied", "applied", "applied"]
         assert server_rests(account)[rest["id"]]["note"] == "again"
 
+    def test_an_empty_batch_makes_the_device_known(self, postgres_client: TestClient) -> None:
+        account = sign_up(postgres_client)
+        device = new_client_id()
+        assert push(account, device, []) == {"last_applied_seq": 0, "sync_version": 0,
+                                              "results": []}
+        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT last_seq FROM sync_client WHERE client_id = "
+                                          ":device"), {"device": device}) == 0
+
     def test_a_push_that_another_overtook_reads_again_and_comes_after_it(
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -194,6 +206,48 @@ class TestPushOnPostgres:
         changes = account.get("/api/sync/pull").json()["changes"]
         assert {c["rest"]["note"]: c["sync_version"] for c in changes} == \
             {"theirs": 1, "ours": 2}
+
+    def test_a_push_of_its_own_device_in_between_is_seen_by_its_seq_alone(
+        self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A batch whose only mutation is rejected moves the device's seq, not the counter.
+        account = sign_up(postgres_client)
+        user_id = account_id(postgres_client, account)
+        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        device, first, second = new_client_id(), make_rest(), make_rest()
+        rejected = PushRequest.model_validate(
+            {"client_id": device, "mutations": [put(1, {**first, "after_rating": 11})]})
+        reads = overtaken_after(monkeypatch, lambda: _push_with(engine, user_id, rejected))
+
+        answer = push(account, device, [put(1, first), put(2, second)])
+
+        assert reads == [1, 2]
+        assert [r["status"] for r in answer["results"]] == ["duplicate", "applied"]
+        assert answer["last_applied_seq"] == 2 and answer["sync_version"] == 1
+        assert list(server_rests(account)) == [second["id"]]
+
+    def test_a_push_overtaken_at_every_try_is_told_to_come_back(
+        self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        account = sign_up(postgres_client)
+        user_id = account_id(postgres_client, account)
+        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        ours = make_rest()
+
+        def another_device_pushes() -> None:
+            _push_with(engine, user_id, PushRequest.model_validate(
+                {"client_id": new_client_id(), "mutations": [put(1, make_rest())]}))
+
+        reads = overtaken_after(monkeypatch, another_device_pushes,
+                                reads_overtaken=push_on_postgres.MAX_TRIES)
+        response = account.post("/api/sync/push", json={"client_id": new_client_id(),
+                                                        "mutations": [put(1, ours)]})
+
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "SYNC_BUSY"
+        assert response.headers["retry-after"] == "1"
+        assert len(reads) == push_on_postgres.MAX_TRIES
+        assert ours["id"] not in server_rests(account)
 
     def test_an_account_erased_between_the_read_and_the_write_gets_nothing_written(
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
@@ -215,9 +269,46 @@ class TestPushOnPostgres:
             assert connection.scalar(text("SELECT count(*) FROM rest")) == 0
 
 
-def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]) -> list[int]:
-    """Runs `meanwhile` once, on a connection of its own, right after a push's first read;
-    returns the list of reads, which grows as the push reads."""
+class TestCancelledPushOnPostgres:
+    def test_a_push_cancelled_while_its_write_waits_is_applied_once_in_all(
+        self, postgres_client: TestClient
+    ) -> None:
+        """Cancelled while its write waits for the account's lock, a push may yet be written
+        once the lock comes free (each statement commits on its own): the device's next
+        try of the same batch is then answered as duplicates, never applied twice."""
+        account = sign_up(postgres_client)
+        user_id = account_id(postgres_client, account)
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        settings = state.settings
+        batch = PushRequest.model_validate(
+            {"client_id": new_client_id(), "mutations": [put(1, make_rest()),
+                                                         put(2, make_rest())]})
+
+        async def cancelled() -> None:
+            with anyio.move_on_after(0.5) as scope:
+                await state.postgres_pushes.run(lambda db: push_on_postgres.signed_in_push(
+                    db, account.token, settings, batch.client_id, batch.mutations))
+            assert scope.cancelled_caught
+
+        assert postgres_client.portal is not None
+        with state.engine.connect() as holder, holder.begin():
+            holder.execute(text("SELECT 1 FROM user_account WHERE id = :id FOR UPDATE"),
+                           {"id": user_id})
+            postgres_client.portal.call(cancelled)
+        time.sleep(0.5)  # the lock is free: a write still waiting goes on
+
+        again = push(account, batch.client_id, batch.model_dump(mode="json")["mutations"])
+        statuses = {r["status"] for r in again["results"]}
+        assert statuses in ({"applied"}, {"duplicate"})
+        changes = account.get("/api/sync/pull").json()["changes"]
+        assert sorted(c["sync_version"] for c in changes) == [1, 2]
+        assert again["sync_version"] == 2 and again["last_applied_seq"] == 2
+
+
+def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None],
+                    reads_overtaken: int = 1) -> list[int]:
+    """Runs `meanwhile`, on a connection of its own, right after each of a push's first
+    `reads_overtaken` reads; returns the list of reads, which grows as the push reads."""
     reads: list[int] = []
     execute = DirectConnection.execute
 
@@ -225,7 +316,7 @@ def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], Non
         result = execute(self, statement, parameters)
         if statement is push_on_postgres._READ:
             reads.append(len(reads) + 1)
-            if len(reads) == 1:
+            if len(reads) <= reads_overtaken:
                 meanwhile()
         return result
 
