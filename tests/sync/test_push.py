@@ -191,9 +191,7 @@ class TestPushOnPostgres:
     def test_a_push_that_another_overtook_reads_again_and_comes_after_it(
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        account = sign_up(postgres_client)
-        user_id = account_id(postgres_client, account)
-        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        account, user_id, engine = signed_up_on(postgres_client)
         theirs, ours = make_rest(note="theirs"), make_rest(note="ours")
         overtaking = PushRequest.model_validate(
             {"client_id": new_client_id(), "mutations": [put(1, theirs)]})
@@ -211,9 +209,7 @@ class TestPushOnPostgres:
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # A batch whose only mutation is rejected moves the device's seq, not the counter.
-        account = sign_up(postgres_client)
-        user_id = account_id(postgres_client, account)
-        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        account, user_id, engine = signed_up_on(postgres_client)
         device, first, second = new_client_id(), make_rest(), make_rest()
         rejected = PushRequest.model_validate(
             {"client_id": device, "mutations": [put(1, {**first, "after_rating": 11})]})
@@ -229,9 +225,7 @@ class TestPushOnPostgres:
     def test_a_push_overtaken_at_every_try_is_told_to_come_back(
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        account = sign_up(postgres_client)
-        user_id = account_id(postgres_client, account)
-        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        account, user_id, engine = signed_up_on(postgres_client)
         ours = make_rest()
 
         def another_device_pushes() -> None:
@@ -252,9 +246,7 @@ class TestPushOnPostgres:
     def test_an_account_erased_between_the_read_and_the_write_gets_nothing_written(
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        account = sign_up(postgres_client)
-        user_id = account_id(postgres_client, account)
-        engine = postgres_client.app.state.engine  # type: ignore[attr-defined]
+        account, user_id, engine = signed_up_on(postgres_client)
 
         def erase() -> None:
             with engine.begin() as connection:
@@ -303,6 +295,12 @@ class TestCancelledPushOnPostgres:
         changes = account.get("/api/sync/pull").json()["changes"]
         assert sorted(c["sync_version"] for c in changes) == [1, 2]
         assert again["sync_version"] == 2 and again["last_applied_seq"] == 2
+
+
+def signed_up_on(client: TestClient) -> tuple[Account, int, Engine]:
+    """A new account, its id, and the app's engine: for statements of another instance."""
+    account = sign_up(client)
+    return account, account_id(client, account), client.app.state.engine  # type: ignore[attr-defined]
 
 
 def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None],
