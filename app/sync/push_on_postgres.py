@@ -1,7 +1,7 @@
 """PostgreSQL: a signed-in device's push in two statements, one that reads and one that
 writes, each its own transaction.
 
-The push's rules are service.py's, on every database (_Batch decides each mutation's
+The push's rules are service.py's, on every database (Batch decides each mutation's
 fate); what differs is how the rows travel. Statement by statement, as on SQLite, a push
 of five rests cost the server's process about 1.3 ms of CPU on PostgreSQL, most of it the
 driver's work and the round trips of a dozen statements, BEGIN and COMMIT: at fifty
@@ -29,7 +29,7 @@ from app.config import Settings
 from app.db import Database, core
 from app.errors import AppError, NotFound
 from app.sync.schemas import Mutation, PushResponse
-from app.sync.service import _Batch, _RowState, check_batch_size
+from app.sync.service import Batch, RowState, check_batch_size
 
 # Each try loses only to a push of the same account written in between, so each try of a
 # busy account lets at least one of its pushes through: this many are far more than an
@@ -80,11 +80,11 @@ def signed_in_push(session: Database, token: str, settings: Settings, client_id:
         if state is None or live is None:
             raise NotSignedIn("Sign in first.")
         check_batch_size(mutations, settings)  # 401 before any other refusal
-        rows = {rest_id: _RowState(exists=True, deleted=False) for rest_id in state.live_ids}
-        rows.update((rest_id, _RowState(exists=True, deleted=True))
+        rows = {rest_id: RowState(exists=True, deleted=False) for rest_id in state.live_ids}
+        rows.update((rest_id, RowState(exists=True, deleted=True))
                     for rest_id in state.deleted_ids)
         now = datetime.now(UTC)
-        batch = _Batch(live.user_id, client_id, state.sync_version, rows, now)
+        batch = Batch(live.user_id, client_id, state.sync_version, rows, now)
         results, last_seq = batch.settle(mutations, state.last_seq or 0)
         new, changed = batch.written()
         written = db.execute(_WRITE, {

@@ -98,7 +98,9 @@ def _tombstone_values(now: datetime) -> dict[str, Any]:
 
 
 @dataclass
-class _RowState:
+class RowState:
+    """What a push knows of one rest its batch names."""
+
     exists: bool  # the row is already in the database
     deleted: bool
     values: dict[str, Any] | None = None  # set once a mutation of this batch wrote it
@@ -108,11 +110,15 @@ _Written = tuple[str, dict[str, Any]]  # a rest's id, and every column written
 
 
 @dataclass
-class _Batch:
+class Batch:
+    """A device's batch as a push applies it: each mutation's fate (settle), and the rows
+    and rejections to write, by statements (write) or as sync_push_write takes them on
+    PostgreSQL (written, and the rejections)."""
+
     user_id: int
     client_id: str
     version: int
-    rows: dict[str, _RowState]
+    rows: dict[str, RowState]
     now: datetime
     rejections: list[dict[str, Any]] = field(default_factory=list)
 
@@ -126,7 +132,7 @@ class _Batch:
             })
             return MutationResult(seq=mutation.seq, status="rejected",
                                   error="VALIDATION_ERROR", detail=problem)
-        row = self.rows.setdefault(mutation.id, _RowState(exists=False, deleted=False))
+        row = self.rows.setdefault(mutation.id, RowState(exists=False, deleted=False))
         if row.deleted:
             # Tombstones win: a late edit or a repeated delete changes nothing.
             return MutationResult(seq=mutation.seq, status="superseded")
@@ -257,9 +263,9 @@ def push(session: Database, user_id: int, client_id: str,
         # Erased while this request waited for the lock: nothing may be written for it.
         raise NotFound("No such account.")
     version, known_last_seq = int(state.sync_version), state.last_seq
-    rows = {rest_id: _RowState(exists=True, deleted=bool(deleted))
+    rows = {rest_id: RowState(exists=True, deleted=bool(deleted))
             for rest_id, deleted in read_rows}
-    batch = _Batch(user_id, client_id, version, rows, datetime.now(UTC))
+    batch = Batch(user_id, client_id, version, rows, datetime.now(UTC))
     results, last_seq = batch.settle(mutations, known_last_seq or 0)
     batch.write(db)
     if known_last_seq is None:
