@@ -58,6 +58,11 @@ SYNC_MUTATIONS = Counter(
     "not_applied (after a gap: skipped), rejected.",
     ["result"],
 )
+SYNC_PUSHES_OVERTAKEN = Counter(
+    "crg_sync_pushes_overtaken_total",
+    "PostgreSQL: pushes that read again, another push of their account having been written "
+    "between their read and their write.",
+)
 PUSH_SENDS = Counter(
     "crg_push_sends_total",
     "Reminders by Web Push, by outcome: sent, gone (subscription ended: forgotten), failed, "
@@ -213,6 +218,10 @@ def record_sync_batch(outcome: PushOutcome) -> PushOutcome:
     for result, count in Tally(r.status for r in outcome.results).items():
         SYNC_MUTATIONS.labels(result).inc(count)
     return outcome
+
+
+def record_push_overtaken() -> None:
+    SYNC_PUSHES_OVERTAKEN.inc()
 
 
 def record_push_send(outcome: str) -> None:

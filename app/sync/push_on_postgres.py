@@ -28,6 +28,7 @@ from app.auth.sessions import cookie_hash, note_renewal, still_live
 from app.config import Settings
 from app.db import Database, core
 from app.errors import AppError, NotFound
+from app.observability.metrics import record_push_overtaken
 from app.sync.schemas import Mutation, PushResponse
 from app.sync.service import Batch, RowState, check_batch_size
 
@@ -105,6 +106,7 @@ def signed_in_push(session: Database, token: str, settings: Settings, client_id:
                 note_renewal(live)
             return live.user_id, PushResponse(last_applied_seq=last_seq,
                                               sync_version=batch.version, results=results)
+        record_push_overtaken()
     raise PushesCrossing("Other pushes of this account kept coming in between; retry soon.",
                          headers={"Retry-After": "1"})
 

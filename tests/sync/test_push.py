@@ -15,6 +15,7 @@ from app.models import SyncRejection
 from app.sync import push_on_postgres, service
 from app.sync.schemas import PushRequest
 from tests.auth.helpers import Account, sign_up
+from tests.observability.conftest import metric_value
 from tests.sql import statements_sent
 from tests.sync.factories import account_id, delete, make_rest, new_client_id, put
 
@@ -196,10 +197,12 @@ class TestPushOnPostgres:
         overtaking = PushRequest.model_validate(
             {"client_id": new_client_id(), "mutations": [put(1, theirs)]})
         reads = overtaken_after(monkeypatch, lambda: _push_with(engine, user_id, overtaking))
+        overtaken = metric_value(postgres_client, "crg_sync_pushes_overtaken_total")
 
         answer = push(account, new_client_id(), [put(1, ours)])
 
         assert reads == [1, 2]  # read, lost the race, read again
+        assert metric_value(postgres_client, "crg_sync_pushes_overtaken_total") == overtaken + 1
         assert answer["sync_version"] == 2 and answer["results"][0]["status"] == "applied"
         changes = account.get("/api/sync/pull").json()["changes"]
         assert {c["rest"]["note"]: c["sync_version"] for c in changes} == \
