@@ -28,7 +28,7 @@ router = APIRouter(prefix="/api/sync", tags=["sync"], responses=error_responses(
 
 
 # Both routes are `async def` and do all their database work (the sign-in check included)
-# in one go: a push in one hop to a worker thread, a pull where in_read puts it. These are
+# in one go: a push on its writer (below), a pull where in_read puts it. These are
 # the hot paths of every device, where each hop that dependencies would add costs more
 # than the queries.
 @router.post("/push", responses=error_responses(413, 503))
@@ -41,19 +41,20 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
     """The push's outcome, for a caller whose body is valid (the route above, and
     DirectPush, which answers well-formed pushes without routing them)."""
     settings: Settings = request.app.state.settings
+    # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py),
+    # statement by statement; on PostgreSQL they run on the event loop
+    # (app/sync/pg_pushes.py), in two statements (push_on_postgres.py); in a database in
+    # memory, on a pooled connection. Their statements go straight to the driver.
+    postgres_pushes: PostgresPushes | None = request.app.state.postgres_pushes
+    writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
+                                                    or postgres_pushes)
+    signed_in_push = (push_on_postgres.signed_in_push if postgres_pushes
+                      else service.signed_in_push)
 
     def apply(db: DirectConnection) -> tuple[int, PushResponse]:
         """The account pushed to, and the push's outcome."""
         return signed_in_push(db, token, settings, body.client_id, body.mutations)
 
-    # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py);
-    # on PostgreSQL they run on the event loop (app/sync/pg_pushes.py); in a database in
-    # memory, on a pooled connection. Their statements go straight to the driver.
-    writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
-                                                    or request.app.state.postgres_pushes)
-    # On PostgreSQL, in two calls (push_on_postgres.py); elsewhere, statement by statement.
-    signed_in_push = (push_on_postgres.signed_in_push if request.app.state.postgres_pushes
-                      else service.signed_in_push)
     account, outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
     polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
     if polls is not None:
