@@ -80,7 +80,7 @@ def test_the_tombstone_index_comes_off_and_back(database_at_0002: tuple[str, str
     assert has_index()
 
 
-def test_the_push_function_comes_off_and_back() -> None:
+def test_the_push_functions_come_off_and_back() -> None:
     with fresh_postgres_database("head") as url:
         config = alembic_config(url)
 
@@ -88,10 +88,13 @@ def test_the_push_function_comes_off_and_back() -> None:
             plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
             with psycopg.connect(plain) as check:
                 return {name for name, in check.execute(
-                    "SELECT proname FROM pg_proc WHERE proname LIKE 'sync_push_%'")}
+                    "SELECT proname FROM pg_proc WHERE proname LIKE 'sync\\_push%'")}
 
+        # 0007's stays beside 0008's, for instances of the previous release.
+        assert functions() == {"sync_push_write", "sync_push"}
+        command.downgrade(config, "0007")
         assert functions() == {"sync_push_write"}
         command.downgrade(config, "0006")
         assert functions() == set()
         command.upgrade(config, "head")
-        assert functions() == {"sync_push_write"}
+        assert functions() == {"sync_push_write", "sync_push"}

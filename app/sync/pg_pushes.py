@@ -12,11 +12,12 @@ the ORM), and each statement's wait is an await on psycopg's asyncio connection:
 thread and no hand-over.
 
 Each statement is a transaction of its own (the connections are in autocommit): a push
-is one statement that reads and one that writes, and the write checks for itself that
-what was read still holds (push_on_postgres.py). No BEGIN and no COMMIT cost a round
-trip. A connection that fails is closed and replaced by the next push that needs one; a
-push whose idle connection turns out dead (the database restarted meanwhile) runs once
-more on a new one, as the pool's ping gives pooled connections a live one.
+is a call that writes, after one that reads where it could not decide on what the
+session's last push left, and the write checks for itself that what it decided on still
+holds (push_on_postgres.py). No BEGIN and no COMMIT cost a round trip. A connection
+that fails is closed and replaced by the next push that needs one; a push whose idle
+connection turns out dead (the database restarted meanwhile) runs once more on a new
+one, as the pool's ping gives pooled connections a live one.
 """
 
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from sqlalchemy.util.concurrency import await_only, greenlet_spawn
 
 from app.direct_sql import DirectConnection, DirectStatements
 from app.sync.polls import close_quietly
+from app.sync.push_on_postgres import KnownSessions
 
 T = TypeVar("T")
 
@@ -52,6 +54,8 @@ class PostgresPushes:
         # Idle connections, or None where a push has yet to connect one; last in, first out.
         self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
         self._closed = False
+        # What each session's last push left, for its next push (push_on_postgres.py).
+        self.known_sessions = KnownSessions()
 
     async def run(self, work: Callable[[DirectConnection], T]) -> T:
         """work's outcome; each of its statements is committed as it runs."""

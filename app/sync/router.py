@@ -43,17 +43,20 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
     settings: Settings = request.app.state.settings
     # On a SQLite file, pushes take turns on the process's writer (app/sqlite_writer.py),
     # statement by statement; on PostgreSQL they run on the event loop
-    # (app/sync/pg_pushes.py), in two statements (push_on_postgres.py); in a database in
-    # memory, on a pooled connection. Their statements go straight to the driver.
+    # (app/sync/pg_pushes.py), in one or two statements (push_on_postgres.py); in a
+    # database in memory, on a pooled connection. Their statements go straight to the
+    # driver.
     postgres_pushes: PostgresPushes | None = request.app.state.postgres_pushes
     writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
                                                     or postgres_pushes)
-    signed_in_push = (push_on_postgres.signed_in_push if postgres_pushes
-                      else service.signed_in_push)
 
     def apply(db: DirectConnection) -> tuple[int, PushResponse]:
         """The account pushed to, and the push's outcome."""
-        return signed_in_push(db, token, settings, body.client_id, body.mutations)
+        if postgres_pushes is not None:
+            return push_on_postgres.signed_in_push(db, token, settings, body.client_id,
+                                                   body.mutations,
+                                                   postgres_pushes.known_sessions)
+        return service.signed_in_push(db, token, settings, body.client_id, body.mutations)
 
     account, outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
     polls: PostgresPolls | SqlitePolls | None = request.app.state.polls

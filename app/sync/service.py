@@ -112,7 +112,7 @@ _Written = tuple[str, dict[str, Any]]  # a rest's id, and every column written
 @dataclass
 class Batch:
     """A device's batch as a push applies it: each mutation's fate (settle), and the rows
-    and rejections to write, by statements (write) or as sync_push_write takes them on
+    and rejections to write, by statements (write) or as sync_push takes them on
     PostgreSQL (written, and the rejections)."""
 
     user_id: int
@@ -237,7 +237,7 @@ def check_batch_size(mutations: list[Mutation], settings: Settings) -> None:
 def signed_in_push(session: Database, token: str, settings: Settings, client_id: str,
                    mutations: list[Mutation]) -> tuple[int, PushResponse]:
     """A signed-in device's push (push below): the account pushed to, and the outcome.
-    On PostgreSQL, push_on_postgres.signed_in_push does the same in two calls."""
+    On PostgreSQL, push_on_postgres.signed_in_push does the same in one or two calls."""
     live = signed_in(session, token, settings)  # 401 before any other refusal
     check_batch_size(mutations, settings)
     outcome = push(session, live.user_id, client_id, mutations, settings.tombstone_keep_days)
@@ -249,7 +249,7 @@ def push(session: Database, user_id: int, client_id: str,
          mutations: list[Mutation], tombstone_keep_days: int) -> PushResponse:
     """Apply a device's batch in order: skip what was seen, stop at a gap. Statement by
     statement, under the account's write lock; on PostgreSQL, the app pushes through
-    push_on_postgres instead, in two statements."""
+    push_on_postgres instead, in one or two statements."""
     db = core(session)
     lock_user(db, user_id)
     read_state = db.execute(_COUNTER_AND_DEVICE, {"user_id": user_id,

@@ -92,7 +92,7 @@ def test_an_expired_session_is_refused(auth_client_on_any_db, use):
 def test_a_push_renews_its_session_only_after_its_own_writes(auth_client):
     # Erasing an account locks the user, then its sessions; a push must take them in that
     # order too, or the two could each wait for the other. (On PostgreSQL a push renews in
-    # sync_push_write, migration 0007, which takes the user's lock first.)
+    # sync_push, migration 0008, which takes the user's lock first.)
     account = sign_up(auth_client)
     set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
     state = auth_client.app.state

@@ -157,7 +157,7 @@ def session_cookie(client: httpx.Client) -> str:
 
 def _commits(data: bytes) -> bool:
     """A client message that commits: a COMMIT, or a push's write on PostgreSQL, a
-    statement of its own (sync_push_write, sent as text while not yet prepared: the first
-    pushes of a connection)."""
+    statement of its own (the call of sync_push with a decision, whose rows go as JSON;
+    sent as text while not yet prepared: the first pushes of a connection)."""
     upper = data.upper()
-    return b"COMMIT" in upper or b"SYNC_PUSH_WRITE" in upper
+    return b"COMMIT" in upper or (b"SYNC_PUSH(" in upper and b"JSONB" in upper)

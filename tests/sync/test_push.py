@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -158,10 +159,10 @@ class TestPush:
 
 
 class TestPushOnPostgres:
-    """push_on_postgres.py: one statement that reads, one that writes if nothing it read
-    has changed meanwhile."""
+    """push_on_postgres.py: one call of sync_push that reads, one that writes if nothing
+    read has changed meanwhile; a session's next push, often in the one that writes."""
 
-    def test_a_push_is_one_statement_that_reads_and_one_that_writes(
+    def test_a_push_is_one_call_that_reads_and_one_that_writes(
         self, postgres_client: TestClient
     ) -> None:
         account = sign_up(postgres_client)
@@ -172,12 +173,114 @@ class TestPushOnPostgres:
                                             put(3, {**rest, "note": "again"}),
                                             delete(4, make_rest()["id"])])
         assert len(statements) == 2, statements
-        assert statements[0].startswith("select s.user_id")
-        assert "for update" not in statements[0]
-        assert statements[1].startswith("select sync_push_write(")
+        assert statements[0].startswith("select * from sync_push(")
+        assert "jsonb" not in statements[0]  # it reads
+        assert statements[1].startswith("select * from sync_push(")
+        assert "jsonb" in statements[1]  # it writes
         assert [r["status"] for r in answer["results"]] == \
             ["rejected", "applied", "applied", "applied"]
         assert server_rests(account)[rest["id"]]["note"] == "again"
+
+    def test_the_sessions_next_push_of_new_rests_is_one_call(
+        self, postgres_client: TestClient
+    ) -> None:
+        account = sign_up(postgres_client)
+        device, first, second = new_client_id(), make_rest(), make_rest()
+        push(account, device, [put(1, first)])
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine) as statements:
+            answer = push(account, device, [put(2, second), put(3, make_rest())])
+        assert len(statements) == 1, statements
+        assert (answer["last_applied_seq"], answer["sync_version"]) == (3, 3)
+        assert [r["status"] for r in answer["results"]] == ["applied", "applied"]
+        changes = account.get("/api/sync/pull").json()["changes"]
+        assert [(c["id"], c["sync_version"]) for c in changes][:2] == \
+            [(first["id"], 1), (second["id"], 2)]
+
+    def test_a_batch_with_deletes_reads_first(self, postgres_client: TestClient) -> None:
+        account = sign_up(postgres_client)
+        device, rest = new_client_id(), make_rest()
+        push(account, device, [put(1, rest)])
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine) as statements:
+            answer = push(account, device, [put(2, make_rest()), delete(3, rest["id"])])
+        assert ["jsonb" in statement for statement in statements] == [False, True]
+        assert [r["status"] for r in answer["results"]] == ["applied", "applied"]
+        assert rest["id"] not in server_rests(account)
+
+    def test_a_device_new_to_the_session_is_guessed_new_and_checked(
+        self, postgres_client: TestClient
+    ) -> None:
+        account, user_id, engine = signed_up_on(postgres_client)
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        push(account, new_client_id(), [put(1, make_rest())])
+        # A device known to the account, through another instance: the counter moved.
+        known = new_client_id()
+        _push_with(engine, user_id, PushRequest.model_validate(
+            {"client_id": known, "mutations": [put(1, make_rest())]}))
+        calls = []
+        for device, mutations in ((new_client_id(), [put(1, make_rest())]),
+                                  (known, [put(1, make_rest()), put(2, make_rest())]),
+                                  (new_client_id(), [put(1, make_rest())])):
+            with statements_sent(state.engine) as statements:
+                answer = push(account, device, mutations)
+            calls.append(len(statements))
+            if device == known:  # its seq was read, not guessed
+                assert [r["status"] for r in answer["results"]] == ["duplicate", "applied"]
+        assert calls == [2, 2, 1]  # counter moved; device not new; guessed right
+        assert answer["sync_version"] == 5
+
+    def test_an_edit_of_a_rest_taken_as_new_is_read_and_written_as_an_edit(
+        self, postgres_client: TestClient
+    ) -> None:
+        account = sign_up(postgres_client)
+        device, rest = new_client_id(), make_rest()
+        push(account, device, [put(1, rest)])
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine) as statements:
+            answer = push(account, device, [put(2, {**rest, "note": "edited"})])
+        assert len(statements) == 2, statements  # guessed (it answered the read), written
+        assert [r["status"] for r in answer["results"]] == ["applied"]
+        assert server_rests(account)[rest["id"]]["note"] == "edited"
+
+    def test_a_guess_on_a_session_renewed_elsewhere_reads_again(
+        self, postgres_client: TestClient
+    ) -> None:
+        account, _, engine = signed_up_on(postgres_client)
+        device = new_client_id()
+        push(account, device, [put(1, make_rest())])
+        with engine.begin() as connection:  # another instance renewed it meanwhile
+            connection.execute(text("UPDATE auth_session SET expires_at = expires_at "
+                                     "+ interval '1 hour'"))
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine) as statements:
+            answer = push(account, device, [put(2, make_rest())])
+        assert len(statements) == 2, statements
+        assert answer["sync_version"] == 2
+
+    def test_a_guess_on_a_session_signed_out_is_refused_and_writes_nothing(
+        self, postgres_client: TestClient
+    ) -> None:
+        account, _, engine = signed_up_on(postgres_client)
+        device = new_client_id()
+        push(account, device, [put(1, make_rest())])
+        assert account.post("/api/auth/logout").status_code == 204
+        response = account.post("/api/sync/push", json={"client_id": device,
+                                                        "mutations": [put(2, make_rest())]})
+        assert response.status_code == 401, response.text
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM rest")) == 1
+
+    def test_known_sessions_keep_the_latest_pushers(self) -> None:
+        known = push_on_postgres.KnownSessions()
+        known.MAX_SESSIONS = 2
+        moment = datetime.now(UTC)
+        for name in ("a", "b", "a", "c"):
+            known.note(name, push_on_postgres.SessionState(1, moment, 1, "device", 1))
+        assert [known.guess(name, "device") is not None for name in "abc"] == \
+            [True, False, True]
+        assert known.guess("a", "another device") == \
+            push_on_postgres.SessionState(1, moment, 1, "another device", None)
 
     def test_an_empty_batch_makes_the_device_known(self, postgres_client: TestClient) -> None:
         account = sign_up(postgres_client)
@@ -249,6 +352,7 @@ class TestPushOnPostgres:
     def test_an_account_erased_between_the_read_and_the_write_gets_nothing_written(
         self, postgres_client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        # Its sessions went with it: the write finds none, and the device is to sign in.
         account, user_id, engine = signed_up_on(postgres_client)
 
         def erase() -> None:
@@ -259,7 +363,7 @@ class TestPushOnPostgres:
         overtaken_after(monkeypatch, erase)
         response = account.post("/api/sync/push", json={"client_id": new_client_id(),
                                                         "mutations": [put(1, make_rest())]})
-        assert response.status_code == 404, response.text
+        assert response.status_code == 401, response.text
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT count(*) FROM rest")) == 0
 
@@ -309,13 +413,15 @@ def signed_up_on(client: TestClient) -> tuple[Account, int, Engine]:
 def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None],
                     reads_overtaken: int = 1) -> list[int]:
     """Runs `meanwhile`, on a connection of its own, right after each of a push's first
-    `reads_overtaken` reads; returns the list of reads, which grows as the push reads."""
+    `reads_overtaken` reads (calls of sync_push that answered what to decide on); returns
+    the list of reads, which grows as the push reads."""
     reads: list[int] = []
     execute = DirectConnection.execute
 
     def watched(self: DirectConnection, statement: Any, parameters: Any = None) -> Any:
         result = execute(self, statement, parameters)
-        if statement is push_on_postgres._READ:
+        pushed = statement in (push_on_postgres._READ, push_on_postgres._WRITE)
+        if pushed and (answer := result.first()) is not None and not answer.written:
             reads.append(len(reads) + 1)
             if len(reads) <= reads_overtaken:
                 meanwhile()
