@@ -96,7 +96,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL
 
         app.state.polls = listening_polls = PostgresPolls(engine)
-        app.state.postgres_pushes = PostgresPushes(engine, app.state.direct_statements)
+        app.state.postgres_pushes = PostgresPushes(engine)
         # On a thread: a database down at start-up must not hold the start.
         threading.Thread(target=warn_if_autovacuum_is_off,
                          args=(engine, AUTOVACUUM_CHECK_RETRY_S),

@@ -1,15 +1,18 @@
 """Upgrading a live PostgreSQL database: building an index does not hold back writes, and
 what a migration adds comes off with its downgrade."""
 
+import importlib.util
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from alembic import command
 
 from app.migrate import alembic_config
+from app.sync.service import CONTENT_FIELDS
 from tests.sync.conftest import fresh_postgres_database
 
 
@@ -98,3 +101,15 @@ def test_the_push_functions_come_off_and_back() -> None:
         assert functions() == set()
         command.upgrade(config, "head")
         assert functions() == {"sync_push_write", "sync_push"}
+
+
+def test_the_push_function_writes_every_content_column_of_a_rest() -> None:
+    # sync_push reads a rest's columns from JSON by name, and JSON keys it is not given
+    # are dropped without a word: a new column must come with a new function.
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / \
+        "2026-12-04-2345_a_push_reads_and_writes_in_one_call.py"
+    spec = importlib.util.spec_from_file_location("push_function_migration", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert [name for name, _ in migration.CONTENT] == list(CONTENT_FIELDS)

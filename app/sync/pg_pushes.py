@@ -6,10 +6,9 @@ A push on a pooled connection runs on a worker thread, and each of its round tri
 with that thread waiting for the GIL while the event loop runs other requests: with
 fifty devices pushing at once, the process kept its core busy but held the GIL only
 60 % of the time, the rest going to waking threads and handing the GIL over. Here the
-push's own code (push_on_postgres.signed_in_push, through app.direct_sql) runs on the
-event loop, in a greenlet (SQLAlchemy's greenlet_spawn, as its asyncio extension runs
-the ORM), and each statement's wait is an await on psycopg's asyncio connection: no
-thread and no hand-over.
+push (push_on_postgres.signed_in_push) is a coroutine on the event loop, and each of its
+statements is an await on psycopg's asyncio connection: no thread and no hand-over, and
+no layer between the push and the driver.
 
 Each statement is a transaction of its own (the connections are in autocommit): a push
 is a call that writes, after one that reads where it could not decide on what the
@@ -17,10 +16,11 @@ session's last push left, and the write checks for itself that what it decided o
 holds (push_on_postgres.py). No BEGIN and no COMMIT cost a round trip. A connection
 that fails is closed and replaced by the next push that needs one; a push whose idle
 connection turns out dead (the database restarted meanwhile) runs once more on a new
-one, as the pool's ping gives pooled connections a live one.
+one, as the pool's ping gives pooled connections a live one. The driver's errors go up
+as SQLAlchemy wraps them, so that a lost database is answered as on every route.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -28,13 +28,12 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.util.concurrency import await_only, greenlet_spawn
 
-from app.direct_sql import DirectConnection, DirectStatements
 from app.sync.polls import close_quietly
 from app.sync.push_on_postgres import KnownSessions
 
 T = TypeVar("T")
+Connection = psycopg.AsyncConnection[Any]
 
 # Each process keeps up to this many more PostgreSQL connections, opened as pushes need
 # them (docs/deployment.md counts them). Pushes beyond them wait their turn, in order.
@@ -43,21 +42,18 @@ PUSHES_NAME = "sync pushes"  # as pg_stat_activity shows their connections
 
 
 class PostgresPushes:
-    def __init__(self, engine: Engine, statements: DirectStatements,
-                 connections: int = PUSH_CONNECTIONS) -> None:
+    def __init__(self, engine: Engine, connections: int = PUSH_CONNECTIONS) -> None:
         # The connection arguments SQLAlchemy itself gives psycopg for this URL.
         _args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
-        self._dialect = engine.dialect
-        self._statements = statements
         # Fair, as the polls' (app/sync/polls.py): a push waits its turn for a connection.
         self._admission = anyio.Semaphore(connections, fast_acquire=True)
         # Idle connections, or None where a push has yet to connect one; last in, first out.
-        self._idle: list[psycopg.AsyncConnection[Any] | None] = [None] * connections
+        self._idle: list[Connection | None] = [None] * connections
         self._closed = False
         # What each session's last push left, for its next push (push_on_postgres.py).
         self.known_sessions = KnownSessions()
 
-    async def run(self, work: Callable[[DirectConnection], T]) -> T:
+    async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """work's outcome; each of its statements is committed as it runs."""
         async with self._admission:
             if self._closed:
@@ -74,7 +70,7 @@ class PostgresPushes:
                 else:
                     self._idle.append(kept)
 
-    async def _work_on(self, lease: "_Lease", work: Callable[[DirectConnection], T]) -> T:
+    async def _work_on(self, lease: "_Lease", work: Callable[[Connection], Awaitable[T]]) -> T:
         reused = lease.connection is not None
         try:
             return await self._work(lease, work)
@@ -87,7 +83,7 @@ class PostgresPushes:
         lease.connection = None
         return await self._work(lease, work)
 
-    async def _work(self, lease: "_Lease", work: Callable[[DirectConnection], T]) -> T:
+    async def _work(self, lease: "_Lease", work: Callable[[Connection], Awaitable[T]]) -> T:
         if lease.connection is None:
             try:
                 lease.connection = await psycopg.AsyncConnection.connect(
@@ -96,8 +92,11 @@ class PostgresPushes:
             except psycopg.Error as error:
                 raise DBAPIError.instance("connect", None, error, psycopg.Error,
                                           connection_invalidated=True) from error
-        db = DirectConnection(_Blocking(lease.connection), self._dialect, self._statements)
-        return await greenlet_spawn(work, db)
+        try:
+            return await work(lease.connection)
+        except psycopg.Error as error:
+            raise DBAPIError.instance(None, None, error, psycopg.Error,
+                                      hide_parameters=True) from error
 
     async def close(self) -> None:
         """Close the idle connections (one still in use is closed when its push ends)."""
@@ -110,10 +109,10 @@ class PostgresPushes:
 class _Lease:
     """The connection a push holds: the idle one it took, or the one that replaced it."""
 
-    def __init__(self, connection: psycopg.AsyncConnection[Any] | None) -> None:
+    def __init__(self, connection: Connection | None) -> None:
         self.connection = connection
 
-    def reusable(self) -> psycopg.AsyncConnection[Any] | None:
+    def reusable(self) -> Connection | None:
         """The connection, if it may serve another push: alive and idle (a push cancelled
         mid-statement leaves it busy). Any other is to be closed."""
         connection = self.connection
@@ -121,31 +120,3 @@ class _Lease:
                 and connection.info.transaction_status == TransactionStatus.IDLE):
             return connection
         return None
-
-
-class _Blocking:
-    """psycopg's asyncio connection as its blocking one, for code that runs in a greenlet
-    (app.direct_sql): each wait is an await on the event loop."""
-
-    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        self._connection = connection
-
-    def cursor(self) -> "_BlockingCursor":
-        return _BlockingCursor(self._connection.cursor())
-
-
-class _BlockingCursor:
-    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
-        self._cursor = cursor
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        await_only(self._cursor.execute(sql, params))
-
-    def executemany(self, sql: str, params: Any) -> None:
-        await_only(self._cursor.executemany(sql, params))
-
-    def fetchall(self) -> list[Any]:
-        return await_only(self._cursor.fetchall())
-
-    def close(self) -> None:
-        await_only(self._cursor.close())

@@ -47,18 +47,21 @@ async def push_answer(request: Request, token: str, body: PushRequest) -> PushRe
     # database in memory, on a pooled connection. Their statements go straight to the
     # driver.
     postgres_pushes: PostgresPushes | None = request.app.state.postgres_pushes
-    writer: SqliteWriter | PostgresPushes | None = (request.app.state.sqlite_writer
-                                                    or postgres_pushes)
+    if postgres_pushes is not None:
+        known = postgres_pushes.known_sessions
+        account, outcome = await postgres_pushes.run(
+            lambda connection: push_on_postgres.signed_in_push(
+                connection, token, settings, body.client_id, body.mutations, known))
+    else:
+        writer: SqliteWriter | None = request.app.state.sqlite_writer
 
-    def apply(db: DirectConnection) -> tuple[int, PushResponse]:
-        """The account pushed to, and the push's outcome."""
-        if postgres_pushes is not None:
-            return push_on_postgres.signed_in_push(db, token, settings, body.client_id,
-                                                   body.mutations,
-                                                   postgres_pushes.known_sessions)
-        return service.signed_in_push(db, token, settings, body.client_id, body.mutations)
+        def apply(db: DirectConnection) -> tuple[int, PushResponse]:
+            """The account pushed to, and the push's outcome."""
+            return service.signed_in_push(db, token, settings, body.client_id,
+                                          body.mutations)
 
-    account, outcome = await (writer.run(apply) if writer else in_transaction(request, apply))
+        account, outcome = await (writer.run(apply) if writer
+                                  else in_transaction(request, apply))
     polls: PostgresPolls | SqlitePolls | None = request.app.state.polls
     if polls is not None:
         polls.written(account)

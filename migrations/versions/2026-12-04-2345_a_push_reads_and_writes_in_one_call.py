@@ -75,7 +75,8 @@ BEGIN
         IF v_version = p_read_version AND v_last_seq IS NOT DISTINCT FROM p_read_last_seq
                 AND EXISTS (SELECT 1 FROM auth_session s
                             WHERE s.token_hash = p_token_hash AND s.user_id = p_user_id
-                              AND s.expires_at = p_read_expires_at)
+                              AND s.expires_at = p_read_expires_at
+                              AND s.expires_at > p_now)
                 AND NOT EXISTS (SELECT 1 FROM rest r WHERE r.user_id = p_user_id
                                 AND r.id = ANY(p_absent_ids)) THEN
             IF p_new <> '[]' THEN

@@ -52,7 +52,7 @@ def test_a_session_used_after_a_day_slides_forward(auth_client_on_any_db, use):
 @pytest.mark.parametrize("use", USES)
 def test_a_renewal_sets_the_cookie_again_for_the_full_length(auth_client_on_any_db, use):
     # The browser keeps the cookie for as long as it was last told: each slide says so anew.
-    # (On PostgreSQL a push runs in a greenlet and a pull on its own connection.)
+    # (On PostgreSQL a push runs on connections of its own, and so does a pull.)
     account = sign_up(auth_client_on_any_db)
     set_expiry(account, datetime.now(UTC) + timedelta(days=DAYS - 2))
     response = USES[use](account)

@@ -1,34 +1,37 @@
-"""PostgresPushes: a push's blocking code run on the event loop, over connections of the
+"""PostgresPushes: a push's coroutine run on the event loop, over connections of the
 pushes' own, each statement committed as it runs."""
 
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, table, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from app.direct_sql import DirectConnection
 from app.errors import NotFound
-from app.sync.pg_pushes import PUSHES_NAME, PostgresPushes
-from tests.sync.probe import INSERT, names
+from app.sync.pg_pushes import PUSHES_NAME, Connection, PostgresPushes
+from tests.sync.probe import names
 
-# Core statements: direct statements give rows only for what SQLAlchemy compiles columns of.
-COUNT = select(func.count()).select_from(table("probe"))
-BACKEND = select(func.pg_backend_pid())
-SLEEP = select(func.pg_sleep(5))
-SLOW_INSERT = text("INSERT INTO probe (name) SELECT :name FROM pg_sleep(2)")
+INSERT = "INSERT INTO probe (name) VALUES (%s)"
+SLOW_INSERT = "INSERT INTO probe (name) SELECT %s FROM pg_sleep(2)"
+Work = Callable[[Connection], Awaitable[Any]]
+
+
+def inserting(name: str | None) -> Work:
+    async def insert(connection: Connection) -> None:
+        await connection.execute(INSERT, (name,))
+    return insert
 
 
 def pushes(client: TestClient) -> PostgresPushes:
     return client.app.state.postgres_pushes  # type: ignore[attr-defined, no-any-return]
 
 
-def run(client: TestClient, work: Callable[[DirectConnection], Any]) -> Any:
+def run(client: TestClient, work: Work) -> Any:
     """PostgresPushes.run as the push route calls it, on the app's own event loop."""
     assert client.portal is not None
 
@@ -38,13 +41,19 @@ def run(client: TestClient, work: Callable[[DirectConnection], Any]) -> Any:
     return client.portal.call(call)
 
 
+async def backend_of(connection: Connection) -> int:
+    row = await (await connection.execute("SELECT pg_backend_pid()")).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def backend(client: TestClient) -> int:
-    return int(run(client, lambda db: db.scalar(BACKEND)))
+    return int(run(client, backend_of))
 
 
-def refuse_after_reading(db: DirectConnection) -> None:
+async def refuse_after_reading(connection: Connection) -> None:
     """A push's work that reads, then is refused (a session gone, a batch too big)."""
-    db.execute(COUNT).scalar()
+    await (await connection.execute("SELECT count(*) FROM probe")).fetchone()
     raise NotFound("No such account.")
 
 
@@ -53,9 +62,9 @@ def test_work_runs_on_the_event_loop_and_each_statement_is_committed(
     assert probe_client.portal is not None
     loop_thread = probe_client.portal.call(threading.get_ident)
 
-    def write(db: DirectConnection) -> int:
-        db.execute(INSERT, {"name": "kept"})
-        db.execute(INSERT, {"name": "kept too"})
+    async def write(connection: Connection) -> int:
+        await connection.execute(INSERT, ("kept",))
+        await connection.execute(INSERT, ("kept too",))
         return threading.get_ident()
 
     assert run(probe_client, write) == loop_thread  # no worker thread, no hand-over
@@ -75,15 +84,15 @@ def test_a_failed_statement_is_not_tried_again_and_its_connection_serves_the_nex
     first = backend(probe_client)  # a connection in use before: a reused one
     tries = []
 
-    def fail(db: DirectConnection) -> None:
+    async def fail(connection: Connection) -> None:
         tries.append(1)
-        db.execute(INSERT, {"name": None})  # NOT NULL
+        await inserting(None)(connection)  # NOT NULL
 
     with pytest.raises(DBAPIError) as raised:
         run(probe_client, fail)
     assert "not-null" in str(raised.value.orig)
     assert len(tries) == 1  # only a connection found dead is worth another try
-    run(probe_client, lambda db: db.execute(INSERT, {"name": "next"}))
+    run(probe_client, inserting("next"))
     assert names(probe_client) == ["next"]
     assert backend(probe_client) == first
 
@@ -95,17 +104,17 @@ def test_an_idle_connection_that_died_is_replaced_and_the_push_written_once(
     with engine.connect() as connection:  # as a database restart would
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
 
-    run(probe_client, lambda db: db.execute(INSERT, {"name": "once"}))
+    run(probe_client, inserting("once"))
     assert names(probe_client) == ["once"]
     assert backend(probe_client) != first
 
 
 def test_an_unreachable_database_is_a_lost_connection(probe_client: TestClient) -> None:
     engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")
-    unreachable = PostgresPushes(engine, {})
+    unreachable = PostgresPushes(engine)
 
     async def push() -> None:
-        await unreachable.run(lambda db: db.execute(INSERT, {"name": "never"}))
+        await unreachable.run(inserting("never"))
 
     assert probe_client.portal is not None
     with pytest.raises(DBAPIError) as raised:
@@ -120,12 +129,12 @@ def test_a_push_cancelled_mid_statement_keeps_nothing(probe_client: TestClient) 
     async def cancelled() -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(pushes(probe_client).run(
-                lambda db: db.execute(SLOW_INSERT, {"name": "undone"})), 0.3)
+                lambda connection: connection.execute(SLOW_INSERT, ("undone",))), 0.3)
 
     probe_client.portal.call(cancelled)
     time.sleep(2.5)  # past the statement's own end, had it gone on
     # psycopg cancels the statement on the server: its connection serves the next push.
-    run(probe_client, lambda db: db.execute(INSERT, {"name": "next"}))
+    run(probe_client, inserting("next"))
     assert names(probe_client) == ["next"]
     assert backend(probe_client) == first
 
@@ -139,12 +148,12 @@ def pushes_connections(client: TestClient) -> int:
 
 
 def test_after_close_no_push_runs_and_no_connection_stays(probe_client: TestClient) -> None:
-    run(probe_client, lambda db: db.execute(INSERT, {"name": "before"}))
+    run(probe_client, inserting("before"))
     assert pushes_connections(probe_client) == 1
     assert probe_client.portal is not None
     probe_client.portal.call(pushes(probe_client).close)
     with pytest.raises(RuntimeError, match="shutting down"):
-        run(probe_client, lambda db: db.execute(INSERT, {"name": "after"}))
+        run(probe_client, inserting("after"))
     assert names(probe_client) == ["before"]
     deadline = time.monotonic() + 5
     while pushes_connections(probe_client) and time.monotonic() < deadline:

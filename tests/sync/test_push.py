@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from app.direct_sql import DirectConnection
 from app.models import SyncRejection
 from app.sync import push_on_postgres, service
 from app.sync.schemas import PushRequest
@@ -271,6 +270,26 @@ class TestPushOnPostgres:
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT count(*) FROM rest")) == 1
 
+    def test_the_write_refuses_a_session_past_its_expiry(
+        self, postgres_client: TestClient
+    ) -> None:
+        # The app checks the expiry before it decides; the write checks it again, under the
+        # account's lock, against the moment the push decided at.
+        account, user_id, engine = signed_up_on(postgres_client)
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE auth_session SET expires_at = :past"),
+                               {"past": past})
+            token_hash = connection.scalar(text("SELECT token_hash FROM auth_session"))
+            written = connection.scalar(text("""
+                SELECT written FROM sync_push(
+                    CAST(:token_hash AS text), 'device', ARRAY[]::text[],
+                    CAST(:user_id AS integer), CAST(:past AS timestamptz), 0, NULL,
+                    ARRAY[]::text[], 0, 0, now(), now(), '[]', '[]', '[]', NULL)"""),
+                {"token_hash": token_hash, "user_id": user_id, "past": past})
+            assert written is False
+            assert connection.scalar(text("SELECT count(*) FROM sync_client")) == 0
+
     def test_known_sessions_keep_the_latest_pushers(self) -> None:
         known = push_on_postgres.KnownSessions()
         known.MAX_SESSIONS = 2
@@ -385,8 +404,8 @@ class TestCancelledPushOnPostgres:
 
         async def cancelled() -> None:
             with anyio.move_on_after(0.5) as scope:
-                await state.postgres_pushes.run(lambda db: push_on_postgres.signed_in_push(
-                    db, account.token, settings, batch.client_id, batch.mutations))
+                await state.postgres_pushes.run(lambda connection: push_on_postgres.signed_in_push(
+                    connection, account.token, settings, batch.client_id, batch.mutations))
             assert scope.cancelled_caught
 
         assert postgres_client.portal is not None
@@ -416,18 +435,17 @@ def overtaken_after(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], Non
     `reads_overtaken` reads (calls of sync_push that answered what to decide on); returns
     the list of reads, which grows as the push reads."""
     reads: list[int] = []
-    execute = DirectConnection.execute
+    call = push_on_postgres._call
 
-    def watched(self: DirectConnection, statement: Any, parameters: Any = None) -> Any:
-        result = execute(self, statement, parameters)
-        pushed = statement in (push_on_postgres._READ, push_on_postgres._WRITE)
-        if pushed and (answer := result.first()) is not None and not answer.written:
+    async def watched(connection: Any, sql: str, parameters: tuple[Any, ...]) -> Any:
+        answer = await call(connection, sql, parameters)
+        if answer is not None and not answer[0]:
             reads.append(len(reads) + 1)
             if len(reads) <= reads_overtaken:
                 meanwhile()
-        return result
+        return answer
 
-    monkeypatch.setattr(DirectConnection, "execute", watched)
+    monkeypatch.setattr(push_on_postgres, "_call", watched)
     return reads
 
 
