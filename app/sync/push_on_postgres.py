@@ -83,29 +83,43 @@ class KnownSessions:
     """What each session's last push through this instance left, so that its next push
     may decide at once (see the module's doc). A guess, checked by sync_push under the
     account's lock: a stale one (another instance's writes, a sign-out committed before
-    the push's write) writes nothing."""
+    the push's write) writes nothing.
 
-    MAX_SESSIONS = 20_000  # about 8 MB; the least recently pushed go first
+    No guess where this instance has since written a later version of the account (from
+    another session: the phone and the tablet of one account): it would be wrong, and a
+    wrong guess waits for the account's lock, which a read does not."""
+
+    MAX_SESSIONS = 20_000  # about 10 MB with the accounts'; the least recently pushed go first
 
     def __init__(self) -> None:
         self._states: dict[str, SessionState] = {}
+        self._latest_versions: dict[int, int] = {}  # by account
 
     def guess(self, token_hash: str, client_id: str) -> SessionState | None:
         """The session's state as its last push left it, for a push of `client_id`: a
         device the session has not pushed from is taken as new."""
         state = self._states.get(token_hash)
-        if state is None or state.client_id == client_id:
+        if state is None or state.sync_version < self._latest_versions.get(state.user_id, 0):
+            return None
+        if state.client_id == client_id:
             return state
         return state._replace(client_id=client_id, last_seq=None)
 
     def note(self, token_hash: str, state: SessionState) -> None:
-        self._states.pop(token_hash, None)  # to the back of the line
-        if len(self._states) >= self.MAX_SESSIONS:
-            del self._states[next(iter(self._states))]
-        self._states[token_hash] = state
+        _keep_latest(self._states, token_hash, state, self.MAX_SESSIONS)
+        _keep_latest(self._latest_versions, state.user_id, state.sync_version,
+                     self.MAX_SESSIONS)
 
     def forget(self, token_hash: str) -> None:
         self._states.pop(token_hash, None)
+
+
+def _keep_latest(kept: dict[Any, Any], key: Any, value: Any, most: int) -> None:
+    """Sets `key` last in line; past `most` keys, the first in line goes."""
+    kept.pop(key, None)
+    if len(kept) >= most:
+        del kept[next(iter(kept))]
+    kept[key] = value
 
 
 class _Decision(NamedTuple):

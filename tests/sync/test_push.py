@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from app.models import SyncRejection
 from app.sync import push_on_postgres, service
 from app.sync.schemas import PushRequest
-from tests.auth.helpers import Account, sign_up
+from tests.auth.helpers import Account, sign_in, sign_up
 from tests.observability.conftest import metric_value
 from tests.sql import statements_sent
 from tests.sync.factories import account_id, delete, make_rest, new_client_id, put
@@ -270,6 +270,22 @@ class TestPushOnPostgres:
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT count(*) FROM rest")) == 1
 
+    def test_no_guess_after_another_session_of_the_account_pushed_here(
+        self, postgres_client: TestClient
+    ) -> None:
+        # The phone and the tablet of one account, through one instance: the phone's
+        # state is behind the tablet's push, so the phone's next push reads first.
+        phone = sign_up(postgres_client)
+        tablet = sign_in(postgres_client, phone.email)
+        device = new_client_id()
+        push(phone, device, [put(1, make_rest())])
+        push(tablet, new_client_id(), [put(1, make_rest())])
+        state = postgres_client.app.state  # type: ignore[attr-defined]
+        with statements_sent(state.engine) as statements:
+            answer = push(phone, device, [put(2, make_rest())])
+        assert ["jsonb" in statement for statement in statements] == [False, True]
+        assert answer["sync_version"] == 3
+
     def test_the_write_refuses_a_session_past_its_expiry(
         self, postgres_client: TestClient
     ) -> None:
@@ -294,12 +310,22 @@ class TestPushOnPostgres:
         known = push_on_postgres.KnownSessions()
         known.MAX_SESSIONS = 2
         moment = datetime.now(UTC)
-        for name in ("a", "b", "a", "c"):
-            known.note(name, push_on_postgres.SessionState(1, moment, 1, "device", 1))
+        accounts = {"a": 1, "b": 2, "c": 3}
+        for name in "abac":
+            known.note(name, push_on_postgres.SessionState(accounts[name], moment, 1,
+                                                           "device", 1))
         assert [known.guess(name, "device") is not None for name in "abc"] == \
             [True, False, True]
         assert known.guess("a", "another device") == \
             push_on_postgres.SessionState(1, moment, 1, "another device", None)
+
+    def test_a_session_behind_its_accounts_latest_push_here_gets_no_guess(self) -> None:
+        known = push_on_postgres.KnownSessions()
+        moment = datetime.now(UTC)
+        known.note("phone", push_on_postgres.SessionState(1, moment, 1, "device", 1))
+        known.note("tablet", push_on_postgres.SessionState(1, moment, 2, "tablet", 1))
+        assert known.guess("phone", "device") is None
+        assert known.guess("tablet", "tablet") is not None
 
     def test_an_empty_batch_makes_the_device_known(self, postgres_client: TestClient) -> None:
         account = sign_up(postgres_client)
