@@ -58,7 +58,7 @@ _READ = "SELECT * FROM sync_push(%s::text, %s::text, %s::text[])"
 _WRITE = """
     SELECT * FROM sync_push(
         %s::text, %s::text, %s::text[], %s::integer, %s::timestamptz, %s::integer,
-        %s::integer, %s::text[], %s::integer, %s::integer, %s::timestamptz, %s::timestamptz,
+        %s::integer, %s::boolean, %s::integer, %s::integer, %s::timestamptz, %s::timestamptz,
         %s::jsonb, %s::jsonb, %s::jsonb, %s::timestamptz)
 """
 
@@ -141,7 +141,7 @@ class _Decision(NamedTuple):
             self.state.user_id, self.state.expires_at, self.state.sync_version,
             self.state.last_seq,
             # Rests read as absent stay so while the counter does; guessed ones are checked.
-            [rest_id for rest_id, _ in new] if self.rows is None else [],
+            self.rows is None,
             self.batch.version, self.last_seq, now,
             now - timedelta(days=settings.tombstone_keep_days),
             _as_json(new), _as_json(changed), orjson.dumps(self.batch.rejections).decode(),

@@ -301,7 +301,7 @@ class TestPushOnPostgres:
                 SELECT written FROM sync_push(
                     CAST(:token_hash AS text), 'device', ARRAY[]::text[],
                     CAST(:user_id AS integer), CAST(:past AS timestamptz), 0, NULL,
-                    ARRAY[]::text[], 0, 0, now(), now(), '[]', '[]', '[]', NULL)"""),
+                    false, 0, 0, now(), now(), '[]', '[]', '[]', NULL)"""),
                 {"token_hash": token_hash, "user_id": user_id, "past": past})
             assert written is False
             assert connection.scalar(text("SELECT count(*) FROM sync_client")) == 0
