@@ -64,11 +64,19 @@ class TcpProxy:
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     to_database: bool = False) -> None:
+        ended = False
         try:
             while data := await reader.read(65536):
                 if self.stalled:
                     continue
                 if to_database and self.hold_commits and _commits(data):
+                    # A push's write whole, to its Sync (it commits there), out of the
+                    # sender's way before the test goes on: a worker killed with part of
+                    # it unsent would lose that part, and the database would never see it
+                    # whole. (A COMMIT comes in one message.)
+                    while (b"SYNC_PUSH(" in data.upper() and not data.endswith(_SYNC)
+                           and (more := await reader.read(65536))):
+                        data += more
                     self._release = self._release or asyncio.Event()
                     self.commit_held.set()
                     await self._release.wait()
@@ -78,10 +86,16 @@ class TcpProxy:
                     continue
                 writer.write(data)
                 await writer.drain()
+            ended = True
         except (ConnectionError, OSError):
             pass
         finally:
-            writer.transport.abort()
+            if ended:
+                # The sender closed its end: what it sent still arrives, as over a network
+                # (a worker killed after sending its push's write).
+                writer.close()
+            else:
+                writer.transport.abort()
 
     async def _cut(self) -> None:
         self.up = False
@@ -153,6 +167,9 @@ def raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
 
 def session_cookie(client: httpx.Client) -> str:
     return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
+_SYNC = b"S\x00\x00\x00\x04"  # the message that ends a statement sent in parts
 
 
 def _commits(data: bytes) -> bool:
