@@ -107,8 +107,9 @@ class KnownSessions:
 
     def note(self, token_hash: str, state: SessionState) -> None:
         _keep_latest(self._states, token_hash, state, self.MAX_SESSIONS)
-        _keep_latest(self._latest_versions, state.user_id, state.sync_version,
-                     self.MAX_SESSIONS)
+        # Pushes of one account commit in turn, but may be noted out of turn.
+        latest = max(state.sync_version, self._latest_versions.get(state.user_id, 0))
+        _keep_latest(self._latest_versions, state.user_id, latest, self.MAX_SESSIONS)
 
     def forget(self, token_hash: str) -> None:
         self._states.pop(token_hash, None)

@@ -323,8 +323,11 @@ class TestPushOnPostgres:
         known = push_on_postgres.KnownSessions()
         moment = datetime.now(UTC)
         known.note("phone", push_on_postgres.SessionState(1, moment, 1, "device", 1))
-        known.note("tablet", push_on_postgres.SessionState(1, moment, 2, "tablet", 1))
-        assert known.guess("phone", "device") is None
+        known.note("tablet", push_on_postgres.SessionState(1, moment, 3, "tablet", 1))
+        # A push written before the tablet's, noted after it.
+        known.note("laptop", push_on_postgres.SessionState(1, moment, 2, "laptop", 1))
+        assert [known.guess(name, name) is not None for name in ("phone", "laptop")] == \
+            [False, False]
         assert known.guess("tablet", "tablet") is not None
 
     def test_an_empty_batch_makes_the_device_known(self, postgres_client: TestClient) -> None:
