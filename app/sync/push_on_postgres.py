@@ -41,7 +41,7 @@ from app.config import Settings
 from app.errors import AppError
 from app.observability.metrics import record_push_overtaken
 from app.sync.schemas import Mutation, MutationResult, PushResponse
-from app.sync.service import Batch, RowState, check_batch_size
+from app.sync.service import Batch, RowState, check_batch_size, too_many_mutations
 
 if TYPE_CHECKING:
     from app.sync.pg_pushes import Connection
@@ -199,7 +199,7 @@ def _guessed(known: KnownSessions | None, hashed: str, client_id: str,
     stale cookie must hear 401 before 413), or where it would be wrong: a device deletes
     rests that it had, and the server has too."""
     state = known.guess(hashed, client_id) if known is not None else None
-    if (state is None or len(mutations) > settings.sync_max_mutations
+    if (state is None or too_many_mutations(mutations, settings)
             or any(mutation.op == "delete" for mutation in mutations)):
         return None
     live = still_live(hashed, state.user_id, state.expires_at, settings)

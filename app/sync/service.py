@@ -226,8 +226,12 @@ class TooManyMutations(AppError):
     status_code = 413
 
 
+def too_many_mutations(mutations: list[Mutation], settings: Settings) -> bool:
+    return len(mutations) > settings.sync_max_mutations
+
+
 def check_batch_size(mutations: list[Mutation], settings: Settings) -> None:
-    if len(mutations) > settings.sync_max_mutations:
+    if too_many_mutations(mutations, settings):
         raise TooManyMutations(
             f"At most {settings.sync_max_mutations} mutations per push; send the rest next.",
             max_mutations=settings.sync_max_mutations,
