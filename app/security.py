@@ -19,20 +19,43 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
 ])
 
-HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+# What the API answers (JSON, audio, exports) is never a page. Should one be opened as a
+# page, it may load and run nothing: the policy OWASP advises for APIs, shorter too, on the
+# answers sent most often (every device's poll). Permissions-Policy governs pages only.
+API_CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+API_PREFIX = "/api/"
+
+_EVERY_ANSWER: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
+)
+HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    *_EVERY_ANSWER,
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+)
+API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
+    *_EVERY_ANSWER,
 )
 # Only over HTTPS: on plain HTTP (local use, tests) the header would be ignored or misleading.
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# By (an API path?, over HTTPS?): made once, as every answer asks.
+_HEADERS_FOR = {
+    (api, https): (API_HEADERS if api else HEADERS) + ((HSTS,) if https else ())
+    for api in (False, True) for https in (False, True)
+}
 
 
 def security_headers(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
     """The headers every answer to this request carries."""
-    return HEADERS + ((HSTS,) if scope.get("scheme") == "https" else ())
+    return _HEADERS_FOR[scope["path"].startswith(API_PREFIX), scope.get("scheme") == "https"]
 
 
 class SecurityHeaders:

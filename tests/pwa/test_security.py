@@ -24,6 +24,26 @@ class TestSecurityHeaders:
             assert headers["referrer-policy"] == "no-referrer", url
             assert headers["cross-origin-opener-policy"] == "same-origin", url
 
+    def test_api_answers_get_a_policy_that_lets_a_page_load_nothing(self, client: TestClient):
+        # The whole app: a replayed answer (the second) and refusals as well as routes.
+        for url in ("/api/health", "/api/routines", "/api/routines", "/api/routines/x",
+                    "/api/sync/pull", "/api/nowhere"):
+            answer = client.get(url)
+            csp = answer.headers["content-security-policy"]
+            directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+            assert directives == {"default-src": "'none'", "object-src": "'none'",
+                                  "base-uri": "'none'", "frame-ancestors": "'none'"}, url
+            assert answer.headers["x-content-type-options"] == "nosniff", url
+            assert answer.headers["referrer-policy"] == "no-referrer", url
+            assert answer.headers["cross-origin-opener-policy"] == "same-origin", url
+            assert "permissions-policy" not in answer.headers, url
+
+    def test_pages_keep_the_page_policy_and_permissions(self, client: TestClient):
+        for url in ("/", "/sw.js", "/nowhere"):
+            headers = client.get(url).headers
+            assert "default-src 'self'" in headers["content-security-policy"], url
+            assert headers["permissions-policy"].startswith("camera=()"), url
+
     def test_hsts_only_over_https(self):
         with TestClient(_app(), base_url="http://testserver") as plain:
             assert "strict-transport-security" not in plain.get("/file").headers
