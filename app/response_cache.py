@@ -5,9 +5,9 @@ the life of the process, and phones ask for them on every start. Routing and dep
 solving cost more than such an answer; this middleware keeps the first 200 answer of each
 such GET (by scheme, path and query string) and sends it again as it was, security
 headers included (HSTS goes with HTTPS only: hence the scheme). It sits just inside the
-request middleware, so each replay still gets its own request id, access line and
-metrics; the checks between them (CSRF, the body limit) never refuse a GET without a body,
-and a GET with one is never replayed.
+request middleware, in front of FastAPI's own layers (see app.main.RestGuideApp), so each
+replay still gets its own request id, access line and metrics; the checks it skips (CSRF,
+the body limit) never refuse a GET without a body, and a GET with one is never replayed.
 
 Only routes named by the app are kept, only 200 answers without cookies, and only a
 bounded number of them (least recently used go first).
