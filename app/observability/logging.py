@@ -94,15 +94,21 @@ def _shown(fields: dict[str, Any]) -> dict[str, Any]:
             for key, value in fields.items() if key[0] != "_"}
 
 
-@lru_cache(maxsize=4)
-def _second_text(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+# The last second written, with its text: lines come in time order, many to a second.
+# One tuple, replaced whole, so that a thread never reads one second with another's text.
+_last_second: tuple[int, str] = (-1, "")
+_MILLISECOND_TEXTS = tuple(f".{millisecond:03d}+00:00" for millisecond in range(1000))
 
 
 def _iso_time(created: float) -> str:
     """`2026-12-03T02:15:35.123+00:00`: UTC, to the millisecond (cut, as a record's msecs)."""
+    global _last_second
     second = int(created)
-    return f"{_second_text(second)}.{int((created - second) * 1000):03d}+00:00"
+    last, text = _last_second
+    if second != last:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (second, text)
+    return text + _MILLISECOND_TEXTS[int((created - second) * 1000)]
 
 
 _ACCESS_LOGGER = "app.access"
@@ -183,7 +189,8 @@ class JsonFormatter(logging.Formatter):
         duration_ms = line.duration_s * 1000
         entry = {"time": _iso_time(line.created), "level": logging.getLevelName(line.level),
                  "logger": _ACCESS_LOGGER,
-                 "message": _ACCESS_MESSAGE % (line.method, line.path, line.status, duration_ms),
+                 # _ACCESS_MESSAGE's text; an f-string takes two thirds of the time of `%`.
+                 "message": f"{line.method} {line.path} {line.status} {duration_ms:.1f} ms",
                  "request_id": line.request_id,
                  "method": line.method, "route": line.route, "path": line.path,
                  "status": line.status, "duration_ms": round(duration_ms, 2),
