@@ -21,6 +21,10 @@ REQUEST_ID_HEADER = b"x-request-id"
 _ID_LENGTH = len(REQUEST_ID_HEADER)
 # Probes hit these every few seconds; a success there is logged at DEBUG only.
 PROBE_ROUTES = frozenset({"/api/health", "/api/ready", "/metrics"})
+# Set in the scope by what answers a request with the very answer its client was given
+# last time (a poll with nothing new, asked again): like a probe's, its line is at DEBUG,
+# as it tells nothing the first answer's line did not. The metrics count it all the same.
+REPEATED_ANSWER = "crg.repeated_answer"
 
 
 def route_template(scope: Scope) -> str:
@@ -30,12 +34,12 @@ def route_template(scope: Scope) -> str:
     return template if isinstance(template, str) and template else UNMATCHED_ROUTE
 
 
-def _level(status: int, route: str) -> int:
+def _level(status: int, route: str, repeated: bool) -> int:
     if status >= 500:
         return logging.ERROR
     if status in (401, 403, 429):
         return logging.WARNING  # denials: refused sign-ins, missing sessions, CSRF, throttling
-    if route in PROBE_ROUTES and status < 400:
+    if (repeated or route in PROBE_ROUTES) and status < 400:
         return logging.DEBUG
     return logging.INFO
 
@@ -79,7 +83,7 @@ class RequestObservability:
             duration_s = time.perf_counter() - started
             route = route_template(scope)
             observe_request(scope["method"], route, status, duration_s)
-            level = _level(status, route)
+            level = _level(status, route, REPEATED_ANSWER in scope)
             if access_log.isEnabledFor(level):
                 client = scope.get("client")
                 log_access(level, scope["method"], route, scope["path"], status, duration_s,

@@ -14,9 +14,10 @@ the route would only double the wait for a database that is down.
 
 The answer to such a poll with nothing new is kept (app/sync/kept_polls.py), and
 ReplayKeptPolls, just inside the request middleware, sends it again to the same
-session's same query string for as long as it stands. The middleware it skips never
-refuses a GET without a body (CSRF, the body limit); the headers they add (the security
-headers) go with the kept answer all the same.
+session's same query string for as long as it stands. Such a repeat is logged at DEBUG
+(see REPEATED_ANSWER): the first answer with nothing new was logged as usual. The
+middleware it skips never refuses a GET without a body (CSRF, the body limit); the headers
+they add (the security headers) go with the kept answer all the same.
 """
 
 import re
@@ -28,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.sessions import cookie_hash, session_token
 from app.errors import AppError, error_answer
+from app.observability.middleware import REPEATED_ANSWER
 from app.response_cache import has_body
 from app.security import security_headers
 from app.sync.router import MAX_SINCE, pull_answer
@@ -108,6 +110,7 @@ class ReplayKeptPolls:
                 body = polls.kept_answer(hashed, scope["query_string"]) if hashed else None
                 if body is not None:
                     scope["route"] = self.route
+                    scope[REPEATED_ANSWER] = True
                     await send_json(send, body, security_headers(scope))
                     return
         await self.app(scope, receive, send)

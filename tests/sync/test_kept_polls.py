@@ -3,6 +3,7 @@
 app/sync/direct_pull.py). PostgreSQL's: test_pg_kept_polls.py."""
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -56,6 +57,21 @@ def test_a_poll_with_nothing_new_is_answered_again_without_a_query(
         assert _without_request_id(again) == _without_request_id(first)
         assert again.headers["x-request-id"] != first.headers["x-request-id"]
         assert "content-security-policy" in again.headers
+
+
+def test_a_repeated_answer_is_logged_at_debug_and_the_first_at_info(
+    sync_client: TestClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    account, phone, cookie = device_with_history(sync_client, rests=2)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="app.access"):
+        for since in (cookie, cookie, cookie, cookie - 1, cookie - 1):
+            _poll(account, phone, since)
+    polls = [(record.levelname, record.status) for record in caplog.records  # type: ignore[attr-defined]
+             if record.name == "app.access"]
+    # Nothing new: the first answer, then its repeats. With changes: each answer.
+    assert polls == [("INFO", 200), ("DEBUG", 200), ("DEBUG", 200), ("INFO", 200),
+                     ("INFO", 200)]
 
 
 def test_an_answer_with_changes_is_read_each_time(sync_client: TestClient) -> None:
