@@ -161,7 +161,7 @@ class RestGuideApp(FastAPI):
     every app (its 500 page, and its telemetry and body-limit hooks, which this app
     leaves unused). An answer replayed from memory there (a poll with nothing new, a
     routine or a session's script) passes five layers fewer: 4 to 5 % more polls a second
-    at 50 connections, on the request every device sends every few seconds.
+    at 50 connections, on the request every open app sends again and again.
 
     A bug in what is in front is answered here as FastAPI's 500 page would answer it: the
     JSON envelope, logged, then raised on to the server.
@@ -237,7 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # In front of FastAPI's own layers (see RestGuideApp), outermost first: the request
     # id and timing cover every answer; then the replays, each sent as kept (security
     # headers and all) with its own request id, access line and metrics: polls with
-    # nothing new, until the database changes (every device polls every few seconds),
+    # nothing new, until the database changes (every open app polls again and again),
     # and answers that cannot change while the process runs.
     app.front = RequestObservability(ReplayKeptPolls(
         ReplayUnchangingAnswers(app.layered, answers=app.state.kept_answers,

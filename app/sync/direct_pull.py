@@ -1,9 +1,11 @@
 """Answers the poll every device sends, without routing it through FastAPI.
 
-A signed-in device asks `GET /api/sync/pull?since=N&client_id=...` every few seconds while
-the app is open. FastAPI's routing and parameter solving cost more than the pull itself;
-this middleware, innermost (every outer middleware's checks, headers, logs and metrics
-still apply), answers such a request with the route's own function, `pull_answer`.
+A signed-in device asks `GET /api/sync/pull?since=N&client_id=...` again and again while
+the app is open (the web app: every five minutes, whenever it comes back into view, and
+after each change; other clients may ask more often). FastAPI's routing and parameter
+solving cost more than the pull itself; this middleware, innermost (every outer
+middleware's checks, headers, logs and metrics still apply), answers such a request with
+the route's own function, `pull_answer`.
 
 It takes only what it can read at a glance: a GET of exactly that path, parameters it
 knows, each at most once, in their plain form, and a sign-in cookie. Anything else goes

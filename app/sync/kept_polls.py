@@ -1,12 +1,13 @@
 """Answers to polls with nothing new, kept in memory to be given again.
 
-A device polls every few seconds, and almost every poll finds nothing new. Such an answer
-is kept by the session's hash (never the cookie) and the question as sent (the query
-string), and given again (ReplayKeptPolls, in app/sync/direct_pull.py) until the
-database changes or the session is due for its daily renewal. What tells of a change is
-the database's own: SqlitePolls asks SQLite's data_version, and lets all the kept answers
-go at once; PostgresPolls listens for the notifications that writes to the tables a pull
-reads send, each naming the account written to, and lets go that account's answers.
+A device polls again and again while the app is open, and almost every poll finds
+nothing new. Such an answer is kept by the session's hash (never the cookie) and the
+question as sent (the query string), and given again (ReplayKeptPolls, in
+app/sync/direct_pull.py) until the database changes or the session is due for its daily
+renewal. What tells of a change is the database's own: SqlitePolls asks SQLite's
+data_version, and lets all the kept answers go at once; PostgresPolls listens for the
+notifications that writes to the tables a pull reads send, each naming the account
+written to, and lets go that account's answers.
 """
 
 from dataclasses import dataclass
