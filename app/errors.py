@@ -127,7 +127,7 @@ class UnexpectedErrorAnswers:
 
     Installed inside the security headers and the request middleware, so that the 500
     carries both, as every answer does (FastAPI's own last-resort handler sits outside
-    the other middleware, and app.main.RestGuideApp answers for the two in front).
+    the other middleware, and app.main.RestGuideApp answers for those in front).
     Nothing is raised on to the server: the answer is complete, and the client's
     kept-alive connection stays usable. An error after the answer has started
     can only go on up. (FastAPI's exception telemetry, outside, no longer sees these
