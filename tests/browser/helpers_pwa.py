@@ -7,6 +7,9 @@ from playwright.sync_api import Page
 # The shortest session the API renders: 3 minutes, guided, no preparation time.
 QUICK_SESSION = "/api/routines/quick-reset/session?minutes=3&cues=guided&prep=0"
 RENDER_TIMEOUT_MS = 120_000  # a first render of a session takes a few seconds, more on a busy CI
+# A page of the app's origin where the app does not start, for tests that import its modules
+# themselves: a static file, under the page policy (an API answer's lets a page load nothing).
+BARE_PAGE = "/css/app.css"
 
 
 def activate_worker(page: Page) -> None:

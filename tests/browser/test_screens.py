@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.browser.helpers_history import outbox
+from tests.browser.helpers_pwa import BARE_PAGE
 from tests.server_process import LiveServer
 
 RENDER_TIMEOUT_MS = 120_000  # a session's first render synthesises its voice lines
@@ -214,7 +215,7 @@ class TestDownloads:
         self, page: Page, live_server: LiveServer
     ):
         # Same origin without the app starting: keep it from saving the default session.
-        page.goto(live_server.url + "/api/health")
+        page.goto(live_server.url + BARE_PAGE)
         page.evaluate("import('/js/store.js').then((s) => s.setSetting('defaultSaved', true))")
         page.goto(live_server.url + "/downloads")
         expect(page.get_by_text("Nothing saved yet.")).to_be_visible()

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers_pwa import BARE_PAGE
 from tests.sync.factories import make_rest
 from tests.sync.faults import ServerProcess
 
@@ -32,7 +33,7 @@ def phones(server: ServerProcess, browser: Any) -> Iterator[list[Any]]:
     for _ in range(2):
         context = browser.new_context()
         page = context.new_page()
-        page.goto(server.url + "/api/health")  # same origin, no app start-up
+        page.goto(server.url + BARE_PAGE)
         page.evaluate(LOAD)
         pages.append(page)
     yield pages
