@@ -90,7 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listening_polls = None  # PostgreSQL's: they listen for every instance's writes
     if sqlite_file:
         app.state.polls = SqlitePolls(engine)
-        app.state.sqlite_writer = SqliteWriter(engine)
+        app.state.sqlite_writer = SqliteWriter(engine, checkpointer=checkpointer)
     elif not settings.is_sqlite:
         from app.sync.pg_pushes import PostgresPushes
         from app.sync.polls import PostgresPolls  # psycopg is there with PostgreSQL

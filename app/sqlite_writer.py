@@ -17,10 +17,13 @@ them is kept: a disk that fills up, even if only one push of the group filled it
 send their pushes again. This needs asyncio (uvicorn's loop), not any anyio backend.
 
 Other processes, and other writes of this one, still meet the lock in the busy handler,
-as before. A connection that fails is closed; the next push opens a new one.
+as before. A connection that fails is closed; the next push opens a new one. Between
+transactions, when the process's WalCheckpointer says so, the writer starts the
+write-ahead log over (app/wal_checkpoint.py).
 """
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import sqlite3
@@ -35,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import apply_sqlite_pragmas, sqlite_connector
 from app.direct_sql import DirectConnection, DirectStatements
+from app.wal_checkpoint import WalCheckpointer
 
 T = TypeVar("T")
 Work = Callable[["DirectConnection"], Any]
@@ -90,7 +94,9 @@ def _each_its_own(error: Exception, count: int) -> list[_Failed]:
 
 
 class SqliteWriter:
-    def __init__(self, engine: Engine, max_group: int = MAX_GROUP) -> None:
+    def __init__(self, engine: Engine, max_group: int = MAX_GROUP,
+                 checkpointer: WalCheckpointer | None = None) -> None:
+        self._checkpointer = checkpointer
         self._open = sqlite_connector(engine)
         self._dialect = engine.dialect
         self._statements: DirectStatements = {}
@@ -184,6 +190,12 @@ class SqliteWriter:
         first write would take it), so that what the work reads stays true until it
         commits. A connection found closed is replaced once, unseen."""
         raw = self.connection()
+        if self._checkpointer is not None and self._checkpointer.restart_due():
+            # The few pages committed since the checkpointer's round: copied, so that this
+            # transaction writes from the log's start (app/wal_checkpoint.py). Should the
+            # copy fail, the transaction goes on as before, on a log that grows.
+            with contextlib.suppress(sqlite3.Error):
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         try:
             _driver(raw.execute, "BEGIN IMMEDIATE")
         except DBAPIError as error:

@@ -13,8 +13,11 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import WAL_FAR_LIMIT_PAGES
+from app.direct_sql import DirectConnection
 from app.main import create_app
+from app.sqlite_writer import SqliteWriter
 from app.wal_checkpoint import WalCheckpointer
+from tests.aio import run_async
 from tests.auth.helpers import sign_up
 from tests.conftest import make_settings
 from tests.sync.factories import make_rest, new_client_id, put
@@ -148,3 +151,56 @@ def test_the_interval_is_a_setting(tmp_path: Path, speech_cache: Path) -> None:
         assert checkpointer.every_s == 2.5
     with pytest.raises(ValidationError):
         make_settings(tmp_path / "data", speech_cache, wal_checkpoint_every_s=0)
+
+
+def log_frames(database: Path) -> int:
+    """Pages in the write-ahead log since it last started over (copied or not)."""
+    reader = sqlite3.connect(database)
+    try:
+        return int(reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        reader.close()
+
+
+class TestStartingTheLogOver:
+    """SQLite writes from the log's start again only for a writer that begins with the
+    whole log copied; under steady pushes, something is always committed after a copy."""
+
+    def test_the_writer_starts_over_a_long_log_copied_while_pushes_kept_coming(
+        self, tmp_path: Path, speech_cache: Path
+    ) -> None:
+        settings = make_settings(tmp_path / "data", speech_cache)
+        with TestClient(create_app(settings)) as client:
+            engine = client.app.state.engine  # type: ignore[attr-defined]
+        database = settings.data_dir / "rest.db"
+        checkpointer = WalCheckpointer(str(database), every_s=3600, restart_after_frames=10)
+        # Another process's writer, say (used from the test's event loop thread too).
+        elsewhere = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        elsewhere.execute("PRAGMA journal_mode=WAL")  # as the app's connections set it
+        elsewhere.execute("CREATE TABLE probe (note TEXT)")
+
+        def write_elsewhere(rows: int) -> None:
+            elsewhere.executemany("INSERT INTO probe VALUES (?)", [("x" * 2000,)] * rows)
+
+        def push(db: DirectConnection) -> None:
+            db.driver_connection.execute("INSERT INTO probe VALUES ('pushed')")
+
+        async def steady_writes() -> int:
+            writer = SqliteWriter(engine, checkpointer=checkpointer)
+            write_elsewhere(100)
+            await writer.run(push)
+            elsewhere.execute("BEGIN IMMEDIATE")  # under way while the log is copied:
+            write_elsewhere(100)
+            checkpointer.checkpoint()  # all that was committed, copied: a long log
+            elsewhere.execute("COMMIT")  # and this, committed after the copy
+            await writer.run(push)
+            await writer.close()
+            return log_frames(database)
+
+        try:
+            frames = run_async(steady_writes())
+            assert frames < 10  # the last push alone: the log started over before it
+            assert elsewhere.execute("SELECT count(*) FROM probe").fetchone()[0] == 202
+            assert not checkpointer.restart_due()  # asked once, by the writer
+        finally:
+            elsewhere.close()
