@@ -12,11 +12,12 @@ or nothing left to do. Should this thread fail, the far limit still bounds the l
 Copied is not yet started over: SQLite writes from the log's start again only for a
 writer whose transaction begins with the whole log copied. Under steady pushes the
 process's writer (app/sqlite_writer.py) always begins with its last commit not yet
-copied, so the log grew to the far limit, and the commit that reached it checkpointed
-(14-20 ms) and the next one cut the 64 MiB log back (15 ms): every 0.75 s, under fifty
-devices pushing at once, the slowest pushes waited twice as long as the rest. So once a
-round has copied a long log whole, the writer copies the little that came after itself,
-before its next transaction (restart_due): that transaction starts the log over.
+copied, so the log grew to the far limit, where the commit that reached it checkpointed
+and started the log over itself: that commit, and often the next, took 14-20 ms. Every
+0.75 s, under fifty devices pushing at once, the slowest pushes waited twice as long as
+the rest. So once a round has copied a long log whole, the writer copies the little
+that came after itself, before its next transaction (restart_due): that transaction
+starts the log over.
 """
 
 import logging
