@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audio.store import MediaStore
 from app.audio.tts import load_voice
@@ -26,9 +26,9 @@ from app.health.router import router as health_router
 from app.history.router import router as history_router
 from app.media.router import router as media_router
 from app.migrate import upgrade_to_head
-from app.observability.logging import configure_logging
+from app.observability.logging import configure_logging, request_id_var
 from app.observability.metrics import RequestTallyFolder
-from app.observability.middleware import RequestObservability
+from app.observability.middleware import REQUEST_ID_HEADER, RequestObservability
 from app.observability.router import router as metrics_router
 from app.pwa.router import mount_pwa
 from app.reminders.router import router as reminders_router
@@ -38,7 +38,7 @@ from app.response_cache import KeptAnswers, ReplayUnchangingAnswers
 from app.routines.router import UNCHANGING_ROUTES
 from app.routines.router import router as routines_router
 from app.routines.service import SessionScripts
-from app.security import add_security_headers
+from app.security import add_security_headers, security_headers
 from app.sqlite_writer import SqliteWriter
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull, ReplayKeptPolls
@@ -164,7 +164,8 @@ class RestGuideApp(FastAPI):
     at 50 connections, on the request every open app sends again and again.
 
     A bug in what is in front is answered here as FastAPI's 500 page would answer it: the
-    JSON envelope, logged, then raised on to the server.
+    JSON envelope, logged, then raised on to the server; with the security headers and
+    the request id, as every answer.
     """
 
     front: ASGIApp
@@ -178,7 +179,7 @@ class RestGuideApp(FastAPI):
                 # Where the answer had begun, the server refuses another start, and ends
                 # the connection once this is raised on.
                 with contextlib.suppress(Exception):
-                    await answer_bug(scope, receive, send, exc)
+                    await answer_bug(scope, receive, _as_every_answer(scope, send), exc)
             raise
 
     async def layered(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -191,6 +192,22 @@ class RestGuideApp(FastAPI):
 
 
 _ANSWERED_BELOW = "crg.answered_below"
+
+
+def _as_every_answer(scope: Scope, send: Send) -> Send:
+    """send, adding what every answer carries and the middleware behind would have
+    added: the security headers, and the request id where the request middleware gave
+    one before the bug."""
+    request_id = request_id_var.get()
+    extra = [*security_headers(scope),
+             *([(REQUEST_ID_HEADER, request_id.encode())] if request_id else [])]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return sending
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
