@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.audio.store import MediaStore
 from app.audio.tts import load_voice
@@ -38,7 +38,7 @@ from app.response_cache import KeptAnswers, ReplayUnchangingAnswers
 from app.routines.router import UNCHANGING_ROUTES
 from app.routines.router import router as routines_router
 from app.routines.service import SessionScripts
-from app.security import add_security_headers, security_headers
+from app.security import add_security_headers, security_headers, sending_also
 from app.sqlite_writer import SqliteWriter
 from app.sync.body_limit import BodyLimitMiddleware
 from app.sync.direct_pull import PULL_PATH, DirectPull, ReplayKeptPolls
@@ -199,15 +199,8 @@ def _as_every_answer(scope: Scope, send: Send) -> Send:
     added: the security headers, and the request id where the request middleware gave
     one before the bug."""
     request_id = request_id_var.get()
-    extra = [*security_headers(scope),
-             *([(REQUEST_ID_HEADER, request_id.encode())] if request_id else [])]
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
-        await send(message)
-
-    return sending
+    id_header = ((REQUEST_ID_HEADER, request_id.encode()),) if request_id else ()
+    return sending_also(send, security_headers(scope) + id_header)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
