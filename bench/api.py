@@ -6,8 +6,9 @@
 Needs `wrk` (apt-get install -y wrk) and, for the PostgreSQL half, a server at
 127.0.0.1:5432 (user postgres; a fresh database is created, migrated and dropped).
 
-One real uvicorn process (one worker, `bench.server:app`, production settings) per
-database, pinned to core 0; wrk (one thread) pinned to core 1. Endpoints:
+One real uvicorn process (one worker, `bench.server:app`, production settings, the
+app's HTTP protocol: app/server_protocol.py) per database, pinned to core 0; wrk (one
+thread) pinned to core 1. Endpoints:
 - ceiling: a raw ASGI callable returning a fixed JSON body under the same server;
 - GET /api/routines;
 - GET /api/routines/classic/session (warm: rendered once before measuring);

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from app.server_protocol import SERVER_PROTOCOL
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = ROOT / ".bench-cache"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -234,7 +236,7 @@ class BenchServer:
             env["DATABASE_URL"] = self.database_url
         command = [sys.executable, "-m", "uvicorn", "bench.server:app", "--host", "127.0.0.1",
                    "--port", str(self.port), "--workers", "1", "--log-level", "warning",
-                   "--no-access-log"]
+                   "--no-access-log", "--http", SERVER_PROTOCOL]
         # The server's own output goes to a file: tracebacks under load would drown the table.
         (CACHE_DIR / "logs").mkdir(exist_ok=True)
         self.log_path = CACHE_DIR / "logs" / f"server-{self.port}.log"

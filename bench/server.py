@@ -1,6 +1,7 @@
 """The app as benchmarks serve it: the real app plus two fixed answers for baselines.
 
-    uvicorn bench.server:app      (settings from the environment, as for app.main:app)
+    uvicorn bench.server:app --http app.server_protocol:TurnWritesProtocol
+    (settings from the environment, as for app.main:app)
 
 - GET /bench/ceiling: a fixed JSON body from a raw ASGI callable, answered before any of
   the app's middleware or routing: the practical ceiling of this server and process.

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from app.server_protocol import SERVER_PROTOCOL
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30
 # A stop waits this long before it kills. A page's first visit starts rendering the
@@ -79,7 +81,7 @@ class AppServer:
         output = subprocess.DEVNULL if self.quiet else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+             "--port", str(self.port), "--log-level", "warning", "--http", SERVER_PROTOCOL],
             cwd=ROOT, env={**inherited, "ENVIRONMENT": "test", **self.env},
             stdout=output, stderr=output,
         )

@@ -11,6 +11,7 @@ import pytest
 
 from app.observability.batched_handler import BatchedStreamHandler, sole_batched_handler
 from app.observability.logging import AccessLine, JsonFormatter, log_access, request_id_var
+from app.server_protocol import SERVER_PROTOCOL
 from tests.auth.helpers import CSRF, PASSWORD, sign_up
 from tests.server_process import free_port, wait_healthy
 
@@ -172,7 +173,7 @@ class TestSeveralWorkers:
         env.pop("DATABASE_URL", None)
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-             "--workers", "2", "--log-config", str(LOG_CONFIG)],
+             "--workers", "2", "--log-config", str(LOG_CONFIG), "--http", SERVER_PROTOCOL],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_healthy(f"http://127.0.0.1:{port}", 60, server)
