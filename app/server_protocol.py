@@ -33,24 +33,31 @@ HOLD_AT_MOST_BYTES = 16 << 10
 class TurnWrites:
     """The connections of one event loop with writes held until the end of the turn."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._holding: list[TurnWritesTransport] = []
 
     def hold(self, transport: "TurnWritesTransport") -> None:
         if not self._holding:
             # Runs after the callbacks already scheduled: the requests this turn is running.
-            self._loop.call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)
         self._holding.append(transport)
 
     def flush(self) -> None:
         holding, self._holding = self._holding, []
-        for transport in holding:
-            try:
-                transport.flush()
-            except Exception:  # one broken connection must not keep the others' answers
-                log.exception("Could not write a held answer; its connection is aborted.")
-                transport.abort()
+        try:
+            while holding:
+                _flush_or_abort(holding.pop())
+        finally:
+            for transport in holding:  # after an error nothing should raise: next turn
+                self.hold(transport)
+
+
+def _flush_or_abort(transport: "TurnWritesTransport") -> None:
+    try:
+        transport.flush()
+    except Exception:  # one broken connection must not keep the others' answers
+        log.exception("Could not write a held answer; its connection is aborted.")
+        transport.abort()
 
 
 _turn_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnWrites]" = (
@@ -60,7 +67,7 @@ _turn_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnWrites]"
 def turn_writes_of(loop: asyncio.AbstractEventLoop) -> TurnWrites:
     turn_writes = _turn_writes.get(loop)
     if turn_writes is None:
-        turn_writes = _turn_writes[loop] = TurnWrites(loop)
+        turn_writes = _turn_writes[loop] = TurnWrites()
     return turn_writes
 
 
@@ -117,6 +124,9 @@ class TurnWritesTransport:
         self._held, self._held_bytes = [], 0
         self._transport.abort()
 
+    def is_closing(self) -> bool:  # asked after every answer: spared __getattr__
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         # Everything else (is_closing, get_extra_info, pause_reading, ...) as it is.
         return getattr(self._transport, name)
@@ -130,6 +140,12 @@ class TurnWritesProtocol(HttpToolsProtocol):
         # After the flow control, which pauses and resumes reading on the socket itself.
         self.transport = TurnWritesTransport(  # type: ignore[assignment]
             transport, turn_writes_of(self.loop), self.tasks)
+
+    def eof_received(self) -> None:
+        # The client has sent all it will (a half-close): uvloop closes the socket as soon
+        # as this returns, and what is held would never go out.
+        self.transport.flush()  # type: ignore[attr-defined]
+        super().eof_received()
 
 
 # As uvicorn's --http takes it.

@@ -6,13 +6,20 @@ transports that record what reaches the socket."""
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import uvloop
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from app.server_protocol import HOLD_AT_MOST_BYTES, TurnWritesProtocol
+from app.server_protocol import (
+    HOLD_AT_MOST_BYTES,
+    TurnWrites,
+    TurnWritesProtocol,
+    TurnWritesTransport,
+)
 from tests.aio import run_async
 
 GET = b"GET /%s HTTP/1.1\r\nHost: example.org\r\n\r\n"
@@ -28,6 +35,7 @@ class SocketTransport(asyncio.Transport):
         self.closed = False
         self.aborted = False
         self.fail_writes = False
+        self.calls_before_eof: int | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._check_open()
@@ -44,6 +52,9 @@ class SocketTransport(asyncio.Transport):
     @property
     def received(self) -> bytes:
         return b"".join(self.calls)
+
+    def write_eof(self) -> None:
+        self.calls_before_eof = len(self.calls)
 
     def close(self) -> None:
         self.closed = True
@@ -174,6 +185,19 @@ class TestTurnWritesProtocol:
         assert server.sockets["c"].received.endswith(answer("c"))
         assert not caplog.records
 
+    def test_a_held_answer_is_delivered_to_a_client_that_half_closed(self) -> None:
+        def half_close_b_before_the_turn_ends(server: Server) -> None:
+            def eof_of_b(name: str) -> None:
+                if name == "c":
+                    # As uvloop does on reading the client's FIN: the protocol is told,
+                    # and the socket closed as soon as it has been.
+                    server.protocols["b"].eof_received()
+                    server.sockets["b"].close()
+            server.on_answered = eof_of_b
+
+        server = serve(["a", "b", "c"], before=half_close_b_before_the_turn_ends)
+        assert server.sockets["b"].received.endswith(b"\r\n\r\n" + answer("b"))
+
     def test_a_connection_that_fails_to_write_is_aborted_and_holds_back_no_other(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -185,3 +209,115 @@ class TestTurnWritesProtocol:
         assert server.sockets["a"].aborted
         assert server.sockets["b"].received.endswith(answer("b"))
         assert "aborted" in caplog.text
+
+
+class TestTurnWritesTransport:
+    """The transport's own promises, with two requests in progress unless said."""
+
+    @staticmethod
+    def held(*names: str) -> tuple[dict[str, SocketTransport], dict[str, TurnWritesTransport],
+                                   set[object]]:
+        in_progress: set[object] = {object(), object()}
+        turn_writes = TurnWrites()
+        sockets = {name: SocketTransport() for name in names}
+        transports = {name: TurnWritesTransport(socket, turn_writes, in_progress)
+                      for name, socket in sockets.items()}
+        return sockets, transports, in_progress
+
+    def test_a_lone_write_goes_out_after_what_the_others_hold(self) -> None:
+        async def scenario() -> tuple[list[bytes], list[bytes]]:
+            sockets, transports, in_progress = self.held("a", "b")
+            transports["a"].write(b"held")
+            in_progress.pop()
+            transports["b"].write(b"lone")
+            return sockets["a"].calls[:], sockets["b"].calls[:]
+
+        assert run_async(scenario()) == ([b"held"], [b"lone"])
+
+    def test_writelines_is_held_and_goes_out_in_one_write(self) -> None:
+        async def scenario() -> tuple[list[bytes], list[bytes]]:
+            sockets, transports, _ = self.held("a")
+            transports["a"].writelines([b"head ", b"body"])
+            before_the_turn_ends = sockets["a"].calls[:]
+            await turns()
+            return before_the_turn_ends, sockets["a"].calls
+
+        assert run_async(scenario()) == ([], [b"head body"])
+
+    def test_write_eof_sends_what_is_held_first(self) -> None:
+        async def scenario() -> tuple[list[bytes], int | None]:
+            sockets, transports, _ = self.held("a")
+            transports["a"].write(b"answer")
+            transports["a"].write_eof()
+            await turns()
+            return sockets["a"].calls, sockets["a"].calls_before_eof
+
+        assert run_async(scenario()) == ([b"answer"], 1)
+
+    def test_abort_drops_what_is_held(self) -> None:
+        async def scenario() -> tuple[list[bytes], bool]:
+            sockets, transports, _ = self.held("a")
+            transports["a"].write(b"answer")
+            transports["a"].abort()
+            await turns()
+            return sockets["a"].calls, sockets["a"].aborted
+
+        assert run_async(scenario()) == ([], True)
+
+
+class TestOnUvloop:
+    """The protocol as production runs it: uvloop, real sockets, many clients at once."""
+
+    CLIENTS = 20
+    REQUESTS_EACH = 5
+    LARGE = bytes(range(256)) * ((HOLD_AT_MOST_BYTES // 256) + 10)
+
+    async def app(self, scope: dict, receive: Any, send: Any) -> None:
+        body = self.LARGE if scope["path"] == "/large" else scope["path"].encode() * 3
+        await asyncio.sleep(0)  # the other clients' requests meanwhile
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def client(self, port: int, number: int) -> list[tuple[str, str, bytes, bytes]]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answers = []
+        for request in range(self.REQUESTS_EACH):
+            path = "/large" if request == 2 else f"/c{number}r{request}"
+            method = "HEAD" if request == 3 else "GET"
+            writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            body = b"" if method == "HEAD" else await reader.readexactly(length)
+            answers.append((method, path, head, body))
+        writer.close()
+        return answers
+
+    async def scenario(self) -> list[list[tuple[str, str, bytes, bytes]]]:
+        config = Config(app=self.app, http=TurnWritesProtocol, interface="asgi3",
+                        lifespan="off", log_config=None)
+        config.load()
+        state = ServerState()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: TurnWritesProtocol(config=config, server_state=state, app_state={}),
+            "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await asyncio.gather(*(self.client(port, n) for n in range(self.CLIENTS)))
+        finally:
+            server.close()
+
+    def test_every_answer_arrives_whole_and_in_order(self) -> None:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own (tests/aio.py)
+            clients = pool.submit(uvloop.run, self.scenario()).result(timeout=60)
+        for answers in clients:
+            assert len(answers) == self.REQUESTS_EACH
+            for method, path, head, body in answers:
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+                if method == "HEAD":
+                    assert body == b""
+                elif path == "/large":
+                    assert body == self.LARGE
+                else:
+                    assert body == path.encode() * 3  # its own answer, in the order asked
