@@ -8,8 +8,9 @@ two system calls per answer, each of which wakes a client that is waiting for it
 server answers dozens of requests in one turn of its event loop. Held until the turn
 ends, each connection's answers go out in one call, and a client waiting on several
 connections wakes once for the lot (as Netty's FlushConsolidationHandler and Node's
-cork() do). With fifty connections on one core, this took the CPU time of a replayed
-read from 38-45 us to 32-33 us; that of a fixed answer, from 19 to 18 us.
+cork() do). With fifty connections on one core (bench/api.py), the server's CPU time per
+replayed read went from 38-45 us to 34-37 us; per fixed answer (the ceiling), it stayed
+at 18-20 us. Most of the saving is in the kernel: fewer wake-ups of a waiting client.
 
 Held writes wait only for what is already running: when no other request is in progress,
 the answer goes out at once, with whatever is held, so a lone client never waits for a
