@@ -108,9 +108,11 @@ def show_pushed(page: Page, context: BrowserContext, data: str) -> list[dict[str
     cdp.send("ServiceWorker.deliverPushMessage",
              {"origin": origin, "registrationId": registrations[0], "data": data})
     # Read in the same step that finds it: with no screen, a notification may not last.
+    # Up to 15 s: the worker may have to start first (once, on a loaded CI machine, none
+    # was shown within 5 s).
     shown: list[dict[str, str]] = page.evaluate("""async () => {
         const registration = await navigator.serviceWorker.ready;
-        for (let tries = 0; tries < 100; tries += 1) {
+        for (let tries = 0; tries < 300; tries += 1) {
             const shown = await registration.getNotifications();
             if (shown.length) {
                 return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag }));
