@@ -129,7 +129,7 @@ class TurnWritesTransport:
         return self._transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:
-        # Everything else (is_closing, get_extra_info, pause_reading, ...) as it is.
+        # Everything else (get_extra_info, pause_reading, set_protocol, ...) as it is.
         return getattr(self._transport, name)
 
 
